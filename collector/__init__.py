@@ -1,0 +1,1 @@
+"""The collector: OTLP and Prela-JSON receivers, OTel → Prela mapping, and the ingest pipeline."""
