@@ -1,0 +1,83 @@
+"""OTLP/gRPC receiver: `opentelemetry.proto.collector.trace.v1.TraceService/Export` on a grpc.aio server.
+
+The request is taken as raw bytes and parsed here, so a malformed message is
+answered INVALID_ARGUMENT with the parser's reason (grpc's own deserializer
+would answer INTERNAL). Message size is capped by grpc itself
+(RESOURCE_EXHAUSTED), after decompression.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import grpc
+from google.protobuf.message import DecodeError
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTracePartialSuccess,
+    ExportTraceServiceRequest,
+    ExportTraceServiceResponse,
+)
+
+from prela.collector.errors import InvalidPayload
+from prela.collector.ingest import Ingest
+from prela.exporters.base import ExportError
+
+logger = logging.getLogger(__name__)
+
+SERVICE = "opentelemetry.proto.collector.trace.v1.TraceService"
+
+
+class OtlpGrpcReceiver:
+    def __init__(self, ingest: Ingest, project_id: str) -> None:
+        self._ingest = ingest
+        self._project_id = project_id
+
+    async def export(self, body: bytes, context: grpc.aio.ServicerContext) -> ExportTraceServiceResponse:
+        try:
+            try:
+                request = ExportTraceServiceRequest.FromString(body)
+            except DecodeError as exc:
+                raise InvalidPayload(f"not a valid ExportTraceServiceRequest: {exc}") from None
+            result = await self._ingest.export_otlp(request, self._project_id)
+        except InvalidPayload as exc:
+            logger.info("ingest refused grpc_status=INVALID_ARGUMENT reason=%r", str(exc)[:300])
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        except ExportError as exc:
+            logger.info("ingest refused grpc_status=UNAVAILABLE reason=%r", str(exc)[:300])
+            await context.abort(grpc.StatusCode.UNAVAILABLE, str(exc))
+        response = ExportTraceServiceResponse()
+        if result.rejected:
+            response.partial_success.CopyFrom(
+                ExportTracePartialSuccess(rejected_spans=result.rejected, error_message=result.message)
+            )
+        return response
+
+    def handler(self) -> grpc.GenericRpcHandler:
+        return grpc.method_handlers_generic_handler(
+            SERVICE,
+            {
+                "Export": grpc.unary_unary_rpc_method_handler(
+                    self.export,
+                    request_deserializer=None,
+                    response_serializer=ExportTraceServiceResponse.SerializeToString,
+                )
+            },
+        )
+
+
+def build_grpc_server(
+    receiver: OtlpGrpcReceiver, host: str, port: int, max_request_bytes: int
+) -> tuple[grpc.aio.Server, int]:
+    """A grpc.aio server bound to host:port (call `start()`) and its port; port 0 picks a free one."""
+    server = grpc.aio.server(
+        options=[
+            ("grpc.max_receive_message_length", max_request_bytes),
+            ("grpc.max_send_message_length", 4 * 1024 * 1024),
+        ],
+        compression=None,
+    )
+    server.add_generic_rpc_handlers((receiver.handler(),))
+    bound = server.add_insecure_port(f"{host}:{port}")
+    if bound == 0:
+        raise OSError(f"cannot bind OTLP/gRPC to {host}:{port}")
+    return server, bound

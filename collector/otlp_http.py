@@ -1,0 +1,179 @@
+"""OTLP/HTTP receiver (`POST /v1/traces`, protobuf or JSON, optionally gzip) plus the seed's Prela JSON.
+
+Answers follow the OTLP/HTTP spec: the response body has the request's
+encoding; failures carry a `google.rpc.Status`; retryable failures are 503
+with Retry-After; partial success lists `rejected_spans`.
+"""
+
+from __future__ import annotations
+
+import logging
+import zlib
+from typing import Any
+
+import orjson
+from google.protobuf.message import DecodeError
+from google.rpc.status_pb2 import Status
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTracePartialSuccess,
+    ExportTraceServiceRequest,
+    ExportTraceServiceResponse,
+)
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from prela.collector.errors import InvalidPayload, PayloadTooLarge, UnsupportedMediaType
+from prela.collector.ingest import Ingest
+from prela.collector.otlp_json import otlp_json_to_request
+from prela.collector.prela_json import is_prela_trace
+from prela.exporters.base import ExportError
+
+logger = logging.getLogger(__name__)
+
+PROTOBUF = "application/x-protobuf"
+JSON = "application/json"
+_PROTOBUF_TYPES = {PROTOBUF, "application/protobuf"}
+
+# google.rpc.Code values used in Status bodies
+_INVALID_ARGUMENT, _RESOURCE_EXHAUSTED, _UNAVAILABLE = 3, 8, 14
+
+
+def _media_type(request: Request) -> str:
+    return request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The request body, decompressed, refusing more than `limit` bytes before and after."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"request body of {declared} bytes exceeds the limit of {limit} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"request body exceeds the limit of {limit} bytes")
+        chunks.append(chunk)
+    body = b"".join(chunks)
+    encoding = request.headers.get("content-encoding", "identity").strip().lower()
+    if encoding in ("", "identity"):
+        return body
+    if encoding in ("gzip", "x-gzip", "deflate"):
+        return _inflate(body, encoding, limit)
+    raise UnsupportedMediaType(f"Content-Encoding {encoding!r} is not supported; use gzip or identity")
+
+
+def _inflate(body: bytes, encoding: str, limit: int) -> bytes:
+    # wbits: 16+ for the gzip wrapper, 32+ auto-detects zlib/gzip for deflate senders.
+    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS if encoding != "deflate" else 32 + zlib.MAX_WBITS)
+    try:
+        out = inflater.decompress(body, limit + 1)
+        if len(out) > limit or inflater.unconsumed_tail:
+            raise PayloadTooLarge(f"decompressed request body exceeds the limit of {limit} bytes")
+        if not inflater.eof:
+            raise InvalidPayload(f"{encoding} body is truncated")
+    except zlib.error as exc:
+        raise InvalidPayload(f"body is not valid {encoding}: {exc}") from None
+    return out
+
+
+class OtlpHttpReceiver:
+    def __init__(self, ingest: Ingest, max_request_bytes: int, retry_after_s: int, project_id: str) -> None:
+        self._ingest = ingest
+        self._limit = max_request_bytes
+        self._retry_after = str(retry_after_s)
+        self._project_id = project_id
+
+    async def traces(self, request: Request) -> Response:
+        media = _media_type(request)
+        as_json = media == JSON
+        try:
+            if media not in _PROTOBUF_TYPES and not as_json:
+                raise UnsupportedMediaType(
+                    f"Content-Type {media or '(none)'!r} is not supported; "
+                    f"send {PROTOBUF} or {JSON}"
+                )
+            body = await read_body(request, self._limit)
+            if as_json:
+                return await self._json(body)
+            return await self._protobuf(body)
+        except InvalidPayload as exc:
+            return self._error(400, _INVALID_ARGUMENT, str(exc), as_json)
+        except PayloadTooLarge as exc:
+            return self._error(413, _RESOURCE_EXHAUSTED, str(exc), as_json)
+        except UnsupportedMediaType as exc:
+            return self._error(415, _INVALID_ARGUMENT, str(exc), as_json)
+        except ExportError as exc:
+            return self._error(503, _UNAVAILABLE, str(exc), as_json, {"Retry-After": self._retry_after})
+        except ClientDisconnect:
+            return Response(status_code=400)
+
+    async def _protobuf(self, body: bytes) -> Response:
+        try:
+            otlp = ExportTraceServiceRequest.FromString(body)
+        except DecodeError as exc:
+            raise InvalidPayload(f"body is not a valid ExportTraceServiceRequest protobuf: {exc}") from None
+        result = await self._ingest.export_otlp(otlp, self._project_id)
+        response = ExportTraceServiceResponse()
+        if result.rejected:
+            response.partial_success.CopyFrom(
+                ExportTracePartialSuccess(rejected_spans=result.rejected, error_message=result.message)
+            )
+        return Response(response.SerializeToString(), media_type=PROTOBUF)
+
+    async def _json(self, body: bytes) -> Response:
+        try:
+            doc: Any = orjson.loads(body)
+        except orjson.JSONDecodeError as exc:
+            raise InvalidPayload(f"body is not valid JSON: {exc}") from None
+        if is_prela_trace(doc):
+            trace_id = await self._ingest.export_prela(doc, self._project_id)
+            return JSONResponse({"status": "accepted", "trace_id": trace_id})
+        if not isinstance(doc, dict):
+            raise InvalidPayload(
+                f"JSON body must be an object (OTLP ExportTraceServiceRequest or a Prela trace), "
+                f"got {type(doc).__name__}"
+            )
+        result = await self._ingest.export_otlp(otlp_json_to_request(doc), self._project_id)
+        partial: dict[str, Any] = {}
+        if result.rejected:
+            # proto3 JSON mapping: int64 as a string
+            partial = {"rejectedSpans": str(result.rejected), "errorMessage": result.message}
+        return JSONResponse({"partialSuccess": partial})
+
+    def _error(
+        self, http_status: int, code: int, message: str, as_json: bool, headers: dict[str, str] | None = None
+    ) -> Response:
+        logger.info("ingest refused http_status=%d reason=%r", http_status, message[:300])
+        if as_json:
+            return JSONResponse({"code": code, "message": message}, status_code=http_status, headers=headers)
+        body = Status(code=code, message=message).SerializeToString()
+        return Response(body, status_code=http_status, media_type=PROTOBUF, headers=headers)
+
+
+async def health(request: Request) -> Response:
+    return JSONResponse({"status": "ok"})
+
+
+def build_otlp_http_app(receiver: OtlpHttpReceiver, cors_origins: list[str] | None = None) -> Starlette:
+    middleware = []
+    if cors_origins:  # browser SDKs post from the app's origin
+        middleware.append(
+            Middleware(
+                CORSMiddleware,
+                allow_origins=cors_origins,
+                allow_methods=["POST", "OPTIONS"],
+                allow_headers=["Content-Type", "Content-Encoding", "X-API-Key", "Authorization"],
+            )
+        )
+    return Starlette(
+        routes=[
+            Route("/v1/traces", receiver.traces, methods=["POST"]),
+            Route("/health", health, methods=["GET"]),
+        ],
+        middleware=middleware,
+    )

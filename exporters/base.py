@@ -1,0 +1,26 @@
+"""The interface between the collector and whatever carries its spans on (queue or Kafka)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from prela.model import SpanRecord
+
+
+class ExportError(Exception):
+    """The spans were not accepted; the client may retry (HTTP 503 / gRPC UNAVAILABLE)."""
+
+
+class Overloaded(ExportError):
+    """The pipeline is full: back-pressure, retry later."""
+
+
+class Unavailable(ExportError):
+    """The pipeline cannot make the spans durable right now (store down, shutting down)."""
+
+
+class SpanExporter(Protocol):
+    async def export(self, project_id: str, records: Sequence[SpanRecord]) -> None:
+        """Return once the spans are durable; raise `ExportError` when they are not."""
+        ...

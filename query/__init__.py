@@ -1,0 +1,1 @@
+"""The query API the dashboard reads: traces of one project from ClickHouse."""

@@ -1,0 +1,140 @@
+"""The query API (`/api/v1/...`): Starlette routes over a `TraceStore`, scoped to one project."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from clickhouse_connect.driver.exceptions import ClickHouseError
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from prela.model import SPAN_TYPES
+from prela.model.timestamps import parse_timestamp
+from prela.query.store import InvalidCursor, TraceFilter, TraceStore
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 1000
+MAX_TRACE_ID_LENGTH = 256
+
+
+class BadQuery(ValueError):
+    """A query parameter is invalid: 400 with this message."""
+
+
+def _error(status: int, message: str, **extra: Any) -> JSONResponse:
+    return JSONResponse({"error": message, **extra}, status_code=status)
+
+
+def _limit(raw: str | None) -> int:
+    if raw is None:
+        return DEFAULT_LIMIT
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
+        raise BadQuery(f"limit must be an integer from 1 to {MAX_LIMIT}, got {raw!r}")
+    return int(raw)
+
+
+def _time(name: str, raw: str | None) -> int | None:
+    if raw is None or raw == "":
+        return None
+    try:
+        return parse_timestamp(raw)
+    except ValueError as exc:
+        raise BadQuery(f"{name}: {exc}") from None
+
+
+def _choice(name: str, raw: str | None, allowed: frozenset[str]) -> str | None:
+    if raw is None or raw == "":
+        return None
+    value = raw.upper()
+    if value not in allowed:
+        raise BadQuery(f"{name} must be one of {', '.join(sorted(allowed))}, got {raw!r}")
+    return value
+
+
+def parse_trace_filter(params: Any) -> TraceFilter:
+    since = _time("since", params.get("since") or params.get("start_time"))
+    until = _time("until", params.get("until") or params.get("end_time"))
+    if since is not None and until is not None and since >= until:
+        raise BadQuery("since must be earlier than until")
+    return TraceFilter(
+        service=params.get("service") or params.get("service_name") or None,
+        span_type=_choice("span_type", params.get("span_type"), SPAN_TYPES),
+        model=params.get("model") or None,
+        status=_choice("status", params.get("status"), frozenset({"SUCCESS", "ERROR"})),
+        since_ns=since,
+        until_ns=until,
+    )
+
+
+class QueryApi:
+    def __init__(self, store: TraceStore, project_of: Callable[[Request], str]) -> None:
+        self._store = store
+        self._project_of = project_of
+
+    async def health(self, request: Request) -> Response:
+        ok = await asyncio.to_thread(self._store.ping)
+        body = {"status": "ok" if ok else "unavailable", "clickhouse": "ok" if ok else "unreachable"}
+        return JSONResponse(body, status_code=200 if ok else 503)
+
+    async def list_traces(self, request: Request) -> Response:
+        params = request.query_params
+        try:
+            flt = parse_trace_filter(params)
+            limit = _limit(params.get("limit"))
+            cursor = params.get("cursor") or None
+            traces, next_cursor = await asyncio.to_thread(
+                self._store.list_traces, self._project_of(request), flt, limit, cursor
+            )
+        except (BadQuery, InvalidCursor) as exc:
+            return _error(400, str(exc))
+        return JSONResponse({"traces": traces, "next_cursor": next_cursor})
+
+    async def get_trace(self, request: Request) -> Response:
+        trace_id = request.path_params["trace_id"]
+        if len(trace_id) > MAX_TRACE_ID_LENGTH:
+            return _error(400, f"trace_id longer than {MAX_TRACE_ID_LENGTH} characters")
+        trace = await asyncio.to_thread(self._store.get_trace, self._project_of(request), trace_id)
+        if trace is None:
+            return _error(404, "trace not found", trace_id=trace_id)
+        return JSONResponse(trace)
+
+
+async def _store_unavailable(request: Request, exc: Exception) -> Response:
+    logger.warning("query failed path=%s error=%r", request.url.path, str(exc)[:300])
+    response = _error(503, "the trace store is unavailable, retry later")
+    response.headers["Retry-After"] = "1"
+    return response
+
+
+def build_query_app(
+    store: TraceStore, project_of: Callable[[Request], str], cors_origins: list[str] | None = None
+) -> Starlette:
+    api = QueryApi(store, project_of)
+    middleware = []
+    if cors_origins:
+        middleware.append(
+            Middleware(
+                CORSMiddleware,
+                allow_origins=cors_origins,
+                allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
+                allow_headers=["Authorization", "Content-Type", "X-API-Key"],
+            )
+        )
+    return Starlette(
+        routes=[
+            Route("/api/v1/health", api.health, methods=["GET"]),
+            Route("/api/v1/traces", api.list_traces, methods=["GET"]),
+            Route("/api/v1/traces/{trace_id:path}", api.get_trace, methods=["GET"]),
+        ],
+        middleware=middleware,
+        exception_handlers={ClickHouseError: _store_unavailable},
+    )

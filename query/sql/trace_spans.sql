@@ -1,0 +1,36 @@
+-- Every span of one trace, content included, de-duplicated.
+SELECT
+    span_id,
+    parent_span_id,
+    trace_state,
+    name,
+    span_type,
+    kind,
+    service_name,
+    scope_name,
+    scope_version,
+    toUnixTimestamp64Nano(started_at) AS started_ns,
+    toUnixTimestamp64Nano(ended_at) AS ended_ns,
+    duration_ns,
+    status,
+    status_message,
+    attributes,
+    resource_attributes,
+    scope_attributes,
+    events,
+    links,
+    provider,
+    model,
+    request_model,
+    input_tokens,
+    output_tokens,
+    total_tokens,
+    cache_read_tokens,
+    cache_write_tokens,
+    reasoning_tokens,
+    cost_usd,
+    input,
+    output
+FROM ${database}.spans FINAL
+WHERE project_id = {project_id:String} AND trace_id = {trace_id:String}
+ORDER BY started_at, span_id

@@ -1,0 +1,1 @@
+"""Server roles: settings, logging, the `prela` CLI and the process compositions (`serve`)."""

@@ -1,0 +1,3 @@
+from prela.server.cli import main
+
+main()

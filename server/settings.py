@@ -1,0 +1,89 @@
+"""Every setting of the server roles, read once from the environment.
+
+The seed's variable names (SERVICE_NAME, CLICKHOUSE_HOST, KAFKA_BOOTSTRAP_SERVERS,
+CORS_ORIGINS …) are kept as they are; Prela's own settings are `PRELA_*`.
+CLI flags override the environment through `Settings.with_overrides`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import quote, unquote, urlsplit
+
+from pydantic import AliasChoices, Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _env(name: str) -> Any:
+    return Field(validation_alias=AliasChoices(name, name.lower()))
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=None, extra="ignore", populate_by_name=True)
+
+    # The seed's service settings
+    service_name: str = Field("prela", validation_alias="SERVICE_NAME")
+    environment: str = Field("development", validation_alias="ENVIRONMENT")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = Field(
+        "INFO", validation_alias="LOG_LEVEL"
+    )
+    cors_origins: list[str] = Field(default_factory=list, validation_alias="CORS_ORIGINS")
+
+    # ClickHouse: one DSN (CLICKHOUSE_URL) or the seed's parts
+    clickhouse_url: str | None = Field(None, validation_alias="CLICKHOUSE_URL")
+    clickhouse_host: str | None = Field(None, validation_alias="CLICKHOUSE_HOST")
+    clickhouse_port: int = Field(8443, validation_alias="CLICKHOUSE_PORT")
+    clickhouse_user: str = Field("default", validation_alias="CLICKHOUSE_USER")
+    clickhouse_password: str = Field("", validation_alias="CLICKHOUSE_PASSWORD")
+    clickhouse_database: str = Field("prela", validation_alias="CLICKHOUSE_DATABASE")
+
+    # Prela's own
+    data_dir: Path = Field(Path(".prela"), validation_alias="PRELA_DATA_DIR")
+    host: str = Field("127.0.0.1", validation_alias="PRELA_HOST")
+    otlp_grpc_port: int = Field(4317, ge=0, le=65535, validation_alias="PRELA_OTLP_GRPC_PORT")
+    otlp_http_port: int = Field(4318, ge=0, le=65535, validation_alias="PRELA_OTLP_HTTP_PORT")
+    query_port: int = Field(8000, ge=0, le=65535, validation_alias="PRELA_QUERY_PORT")
+    max_request_bytes: int = Field(16 * 1024 * 1024, gt=0, validation_alias="PRELA_MAX_REQUEST_BYTES")
+    queue_spans: int = Field(100_000, gt=0, validation_alias="PRELA_QUEUE_SPANS")
+    batch_spans: int = Field(20_000, gt=0, validation_alias="PRELA_BATCH_SPANS")
+    batch_linger_ms: float = Field(20.0, ge=0, validation_alias="PRELA_BATCH_LINGER_MS")
+    ttl_days: int = Field(90, ge=1, validation_alias="PRELA_TTL_DAYS")
+    retry_after_seconds: int = Field(1, ge=1, validation_alias="PRELA_RETRY_AFTER_SECONDS")
+    ack_timeout_s: float = Field(10.0, gt=0, validation_alias="PRELA_ACK_TIMEOUT_SECONDS")
+    drain_timeout_s: float = Field(30.0, gt=0, validation_alias="PRELA_DRAIN_TIMEOUT_SECONDS")
+    project_id: str = Field("default", min_length=1, validation_alias="PRELA_PROJECT_ID")
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_level(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("clickhouse_database")
+    @classmethod
+    def _identifier(cls, value: str) -> str:
+        if not value.replace("_", "").isalnum():
+            raise ValueError(f"must be letters, digits and underscores, got {value!r}")
+        return value
+
+    def with_overrides(self, **overrides: Any) -> Settings:
+        """A copy with the CLI flags that were given (None means: not given)."""
+        given = {k: v for k, v in overrides.items() if v is not None}
+        return self.model_validate({**self.model_dump(), **given})
+
+    def clickhouse_dsn(self) -> str:
+        """The ClickHouse DSN: CLICKHOUSE_URL, else CLICKHOUSE_HOST/PORT/…, else chDB in the data dir."""
+        if self.clickhouse_url:
+            return self.clickhouse_url
+        if self.clickhouse_host:
+            scheme = "https" if self.clickhouse_port in (8443, 443) else "http"
+            auth = f"{quote(self.clickhouse_user, safe='')}:{quote(self.clickhouse_password, safe='')}@"
+            return f"{scheme}://{auth}{self.clickhouse_host}:{self.clickhouse_port}/{self.clickhouse_database}"
+        return f"chdb://{(self.data_dir / 'clickhouse').resolve()}"
+
+    def clickhouse_target(self) -> str:
+        """The DSN without credentials, for logs and health answers."""
+        parts = urlsplit(self.clickhouse_dsn())
+        host = parts.hostname or ""
+        port = f":{parts.port}" if parts.port else ""
+        return f"{parts.scheme}://{host}{port}{unquote(parts.path)}"
