@@ -1,0 +1,352 @@
+"""The seed's "Prela JSON" trace payload → `SpanRecord`s.
+
+Shape (from the seed's deployment guide)::
+
+    {"trace_id": "test-production-123", "service_name": "...", "started_at": "2025-01-27T10:00:00Z",
+     "completed_at": "...", "duration_ms": 1500, "status": "SUCCESS",
+     "spans": [{"span_id": "span-1", "trace_id": "test-production-123", "name": "...",
+                "span_type": "LLM", "started_at": "...", "ended_at": "...", "duration_ms": 1500,
+                "status": "SUCCESS", "attributes": {"model": "gpt-4"}, "events": []}]}
+
+Ids are kept as given (any printable string of 1..128 characters). The LLM fields come from the
+same `lift_llm_fields` as OTLP, which here also accepts the seed's plain keys (`model`, ...);
+the same fields given as top-level span keys win.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from prela.collector import conventions as cv
+from prela.collector.errors import InvalidPayload
+from prela.collector.mapping import SPAN_KINDS, lift_llm_fields
+from prela.collector.pricing import cost_usd
+from prela.model.span import SPAN_TYPES, SpanRecord
+
+_MAX_ID_LENGTH = 128
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_STATUSES = {"SUCCESS": "SUCCESS", "OK": "SUCCESS", "UNSET": "SUCCESS", "ERROR": "ERROR"}
+_KINDS = frozenset(SPAN_KINDS)
+_INT_FIELDS = ("input_tokens", "output_tokens", "total_tokens")
+_TEXT_FIELDS = ("model", "provider", "input", "output")
+
+
+def is_prela_trace(doc: object) -> bool:
+    """True for the seed's payload: a JSON object with a "spans" list and no resourceSpans."""
+    return (
+        isinstance(doc, dict)
+        and isinstance(doc.get("spans"), list)
+        and "resourceSpans" not in doc
+        and "resource_spans" not in doc
+    )
+
+
+def _id(value: Any, path: str, required: bool = True) -> str:
+    if value is None and not required:
+        return ""
+    if not isinstance(value, str) or not (1 <= len(value) <= _MAX_ID_LENGTH) or not value.isprintable():
+        raise InvalidPayload(
+            f"{path}: {value!r} is not an id (a printable string of 1..{_MAX_ID_LENGTH} characters)"
+        )
+    return value
+
+
+def _string(value: Any, path: str, default: str = "") -> str:
+    if value is None:
+        return default
+    if not isinstance(value, str):
+        raise InvalidPayload(f"{path}: {value!r} is not a string")
+    return value
+
+
+def epoch_number_to_ns(value: float) -> int:
+    """An epoch number in s, ms, µs or ns, told apart by magnitude (seconds stay below 1e11, i.e.
+    until year 5138; milliseconds below 1e14; microseconds below 1e17; larger values are ns)."""
+    magnitude = abs(value)
+    if magnitude < 1e11:
+        return round(value * 1_000_000_000)
+    if magnitude < 1e14:
+        return round(value * 1_000_000)
+    if magnitude < 1e17:
+        return round(value * 1_000)
+    return int(value)
+
+
+def timestamp_ns(value: Any, path: str) -> int:
+    """ISO-8601 (with `Z` or an offset; naive means UTC) or an epoch number → ns since the epoch."""
+    if isinstance(value, bool):
+        raise InvalidPayload(f"{path}: {value!r} is not an ISO-8601 timestamp")
+    if isinstance(value, int | float):
+        if value != value or value in (float("inf"), float("-inf")):
+            raise InvalidPayload(f"{path}: {value!r} is not a timestamp")
+        return epoch_number_to_ns(value)
+    if not isinstance(value, str):
+        raise InvalidPayload(f"{path}: {value!r} is not an ISO-8601 timestamp")
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise InvalidPayload(f"{path}: {value!r} is not an ISO-8601 timestamp") from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    delta = parsed - _EPOCH
+    ns = (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1_000
+    # datetime keeps microseconds; keep the nanosecond digits a sender wrote beyond them.
+    dot = value.find(".")
+    if dot > 0:
+        end = dot + 1
+        while end < len(value) and value[end].isdigit():
+            end += 1
+        extra = value[dot + 7 : min(end, dot + 10)]
+        if extra:
+            ns += int(extra.ljust(3, "0"))
+    return ns
+
+
+def _duration_ns(value: Any, path: str) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0 or value != value:
+        raise InvalidPayload(f"{path}: {value!r} is not a non-negative number of milliseconds")
+    return round(value * 1_000_000)
+
+
+def _status(value: Any, path: str) -> str:
+    if value is None:
+        return "SUCCESS"
+    found = _STATUSES.get(value.upper()) if isinstance(value, str) else None
+    if found is None:
+        raise InvalidPayload(f"{path}: {value!r} is not a status (expected SUCCESS or ERROR)")
+    return found
+
+
+def _span_type(value: Any, path: str) -> str | None:
+    if value is None:
+        return None
+    upper = value.upper() if isinstance(value, str) else None
+    if upper == "RETRIEVER":
+        upper = "RETRIEVAL"
+    if upper not in SPAN_TYPES:
+        raise InvalidPayload(f"{path}: {value!r} is not a span type (expected one of {sorted(SPAN_TYPES)})")
+    return upper
+
+
+def _kind(value: Any, path: str) -> str:
+    if value is None:
+        return "INTERNAL"
+    upper = value.upper() if isinstance(value, str) else ""
+    upper = upper.removeprefix("SPAN_KIND_")
+    if upper not in _KINDS:
+        raise InvalidPayload(f"{path}: {value!r} is not a span kind (expected one of {sorted(_KINDS)})")
+    return upper
+
+
+def _events(value: Any, path: str) -> list[dict[str, Any]]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise InvalidPayload(f"{path}: expected a list, got {type(value).__name__}")
+    events = []
+    for i, event in enumerate(value):
+        event_path = f"{path}[{i}]"
+        if not isinstance(event, dict):
+            raise InvalidPayload(f"{event_path}: expected an object, got {type(event).__name__}")
+        when = event.get("time_unix_nano", event.get("timestamp", event.get("time")))
+        attributes = event.get("attributes", {})
+        if not isinstance(attributes, dict):
+            raise InvalidPayload(
+                f"{event_path}.attributes: expected an object, got {type(attributes).__name__}"
+            )
+        events.append(
+            {
+                "name": _string(event.get("name"), f"{event_path}.name"),
+                "time_unix_nano": 0 if when is None else timestamp_ns(when, f"{event_path}.timestamp"),
+                "attributes": attributes,
+            }
+        )
+    return events
+
+
+def _links(value: Any, path: str) -> list[dict[str, Any]]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise InvalidPayload(f"{path}: expected a list, got {type(value).__name__}")
+    links = []
+    for i, link in enumerate(value):
+        link_path = f"{path}[{i}]"
+        if not isinstance(link, dict):
+            raise InvalidPayload(f"{link_path}: expected an object, got {type(link).__name__}")
+        attributes = link.get("attributes", {})
+        if not isinstance(attributes, dict):
+            raise InvalidPayload(
+                f"{link_path}.attributes: expected an object, got {type(attributes).__name__}"
+            )
+        links.append(
+            {
+                "trace_id": _id(link.get("trace_id"), f"{link_path}.trace_id"),
+                "span_id": _id(link.get("span_id"), f"{link_path}.span_id"),
+                "trace_state": _string(link.get("trace_state"), f"{link_path}.trace_state"),
+                "attributes": attributes,
+            }
+        )
+    return links
+
+
+def _top_level_int(span: dict[str, Any], key: str, path: str) -> int | None:
+    value = span.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise InvalidPayload(f"{path}.{key}: {value!r} is not a non-negative integer")
+    return value
+
+
+def _map_span(
+    span: Any, path: str, project_id: str, trace_id: str, service_name: str, resource_json: str
+) -> SpanRecord:
+    if not isinstance(span, dict):
+        raise InvalidPayload(f"{path}: expected an object, got {type(span).__name__}")
+    span_id = _id(span.get("span_id"), f"{path}.span_id")
+    span_trace_id = span.get("trace_id")
+    if span_trace_id is not None and span_trace_id != trace_id:
+        raise InvalidPayload(f"{path}.trace_id: {span_trace_id!r} differs from the trace's {trace_id!r}")
+    name = span.get("name")
+    if not isinstance(name, str) or not name:
+        raise InvalidPayload(f"{path}.name: {name!r} is not a non-empty string")
+    parent_span_id = _id(span.get("parent_span_id"), f"{path}.parent_span_id", required=False)
+
+    if "started_at" not in span:
+        raise InvalidPayload(f"{path}.started_at: missing")
+    started = timestamp_ns(span["started_at"], f"{path}.started_at")
+    duration = _duration_ns(span.get("duration_ms"), f"{path}.duration_ms")
+    ended_value = span.get("ended_at")
+    if ended_value is not None:
+        ended = timestamp_ns(ended_value, f"{path}.ended_at")
+    else:
+        ended = started + (duration or 0)
+    if ended < started:
+        raise InvalidPayload(f"{path}.ended_at: {ended_value!r} is before started_at {span['started_at']!r}")
+
+    attributes = span.get("attributes")
+    if attributes is None:
+        attributes = {}
+    elif not isinstance(attributes, dict):
+        raise InvalidPayload(f"{path}.attributes: expected an object, got {type(attributes).__name__}")
+    events = _events(span.get("events"), f"{path}.events")
+    links = _links(span.get("links"), f"{path}.links")
+
+    (
+        lifted_type,
+        provider,
+        model,
+        request_model,
+        input_tokens,
+        output_tokens,
+        total_tokens,
+        cache_read,
+        cache_write,
+        reasoning,
+        cost,
+        input_text,
+        output_text,
+    ) = lift_llm_fields(attributes, events, plain_keys=True)
+    span_type = _span_type(span.get("span_type"), f"{path}.span_type") or lifted_type
+
+    # The LLM fields given as top-level span keys win over the attributes.
+    overridden = False
+    for key in _TEXT_FIELDS:
+        value = span.get(key)
+        if value is None:
+            continue
+        if not isinstance(value, str):
+            if key in ("input", "output"):
+                value = orjson.dumps(value).decode()
+            else:
+                raise InvalidPayload(f"{path}.{key}: {value!r} is not a string")
+        if key == "model":
+            model = value
+        elif key == "provider":
+            provider = value.lower()
+        elif key == "input":
+            input_text = value
+        else:
+            output_text = value
+        overridden = True
+    counts = [_top_level_int(span, key, path) for key in _INT_FIELDS]
+    if counts[0] is not None:
+        input_tokens = counts[0]
+    if counts[1] is not None:
+        output_tokens = counts[1]
+    if counts[2] is not None:
+        total_tokens = counts[2]
+    elif counts[0] is not None or counts[1] is not None:
+        total_tokens = input_tokens + output_tokens
+    explicit_cost = span.get("cost_usd")
+    if explicit_cost is not None:
+        if isinstance(explicit_cost, bool) or not isinstance(explicit_cost, int | float) or explicit_cost < 0:
+            raise InvalidPayload(f"{path}.cost_usd: {explicit_cost!r} is not a non-negative number")
+        cost = float(explicit_cost)
+    elif (overridden or counts != [None, None, None]) and model and (input_tokens or output_tokens):
+        cost = cost_usd(model, input_tokens, output_tokens, cache_read, cache_write)
+
+    return SpanRecord(
+        project_id=project_id,
+        trace_id=trace_id,
+        span_id=span_id,
+        parent_span_id=parent_span_id,
+        trace_state="",
+        name=name,
+        span_type=span_type,
+        kind=_kind(span.get("kind"), f"{path}.kind"),
+        service_name=_string(span.get("service_name"), f"{path}.service_name", service_name) or service_name,
+        scope_name="",
+        scope_version="",
+        started_at_ns=started,
+        ended_at_ns=ended,
+        duration_ns=ended - started,
+        status=_status(span.get("status"), f"{path}.status"),
+        status_message=_string(span.get("status_message"), f"{path}.status_message"),
+        attributes=orjson.dumps(attributes).decode() if attributes else "{}",
+        resource_attributes=resource_json,
+        scope_attributes="{}",
+        events=orjson.dumps(events).decode() if events else "[]",
+        links=orjson.dumps(links).decode() if links else "[]",
+        provider=provider,
+        model=model,
+        request_model=request_model,
+        input_tokens=input_tokens,
+        output_tokens=output_tokens,
+        total_tokens=total_tokens,
+        cache_read_tokens=cache_read,
+        cache_write_tokens=cache_write,
+        reasoning_tokens=reasoning,
+        cost_usd=cost,
+        input=input_text,
+        output=output_text,
+    )
+
+
+def map_prela_trace(doc: dict[str, Any], project_id: str) -> tuple[str, list[SpanRecord]]:
+    """Validate a Prela JSON trace and map its spans; InvalidPayload names the field and value."""
+    if not isinstance(doc, dict):
+        raise InvalidPayload(f"body: expected a JSON object, got {type(doc).__name__}")
+    trace_id = _id(doc.get("trace_id"), "trace_id")
+    service_name = _string(doc.get("service_name"), "service_name") or cv.DEFAULT_SERVICE_NAME
+    for key in ("started_at", "completed_at"):
+        if doc.get(key) is not None:
+            timestamp_ns(doc[key], key)
+    _duration_ns(doc.get("duration_ms"), "duration_ms")
+    _status(doc.get("status"), "status")
+    spans = doc.get("spans")
+    if not isinstance(spans, list):
+        raise InvalidPayload(f"spans: expected a list, got {type(spans).__name__}")
+    if not spans:
+        raise InvalidPayload("spans: must not be empty")
+    resource_json = orjson.dumps({cv.SERVICE_NAME: service_name}).decode()
+    records = [
+        _map_span(span, f"spans[{i}]", project_id, trace_id, service_name, resource_json)
+        for i, span in enumerate(spans)
+    ]
+    return trace_id, records
