@@ -1,0 +1,94 @@
+"""Drain on shutdown, persistence across restarts, and re-sent spans never duplicated."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import PrelaServer, start_prela_serve
+from tests.integration.test_bad_input import post, request_of, span
+from tests.integration.test_otel_exporters import wait_for_trace
+
+pytestmark = pytest.mark.integration
+
+
+def all_trace_ids(server: PrelaServer) -> set[str]:
+    ids: set[str] = set()
+    cursor = None
+    while True:
+        params = {"limit": "1000", **({"cursor": cursor} if cursor else {})}
+        body = httpx.get(f"{server.query_url}/api/v1/traces", params=params, timeout=30).json()
+        ids.update(t["trace_id"] for t in body["traces"])
+        cursor = body["next_cursor"]
+        if cursor is None:
+            return ids
+
+
+def test_sigterm_drains_every_acknowledged_span_and_a_restart_finds_them(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    server = start_prela_serve(data_dir)
+    acknowledged: list[str] = []
+    lock = threading.Lock()
+    stop = threading.Event()
+
+    def send() -> None:
+        with httpx.Client(timeout=30) as client:
+            for _ in range(2000):  # bounded
+                if stop.is_set():
+                    return
+                trace_id = os.urandom(16)
+                body = request_of(*(span(trace_id, os.urandom(8)) for _ in range(20))).SerializeToString()
+                try:
+                    response = client.post(
+                        f"{server.ingest_url}/v1/traces",
+                        content=body,
+                        headers={"Content-Type": "application/x-protobuf"},
+                    )
+                except httpx.HTTPError:
+                    return  # the server stopped listening
+                if response.status_code == 200:
+                    with lock:
+                        acknowledged.append(trace_id.hex())
+
+    senders = [threading.Thread(target=send) for _ in range(4)]
+    for t in senders:
+        t.start()
+    time.sleep(1.5)
+    assert server.stop(signal.SIGTERM) == 0
+    stop.set()
+    for t in senders:
+        t.join(30)
+    assert "drained: every accepted span is stored" in server.log()
+    assert len(acknowledged) > 10
+
+    restarted = start_prela_serve(data_dir)
+    try:
+        stored = all_trace_ids(restarted)
+        missing = set(acknowledged) - stored
+        assert not missing, f"{len(missing)} of {len(acknowledged)} acknowledged traces lost"
+        sample = wait_for_trace(restarted, acknowledged[-1], 20)
+        assert len(sample["spans"]) == 20
+    finally:
+        restarted.stop()
+
+
+def test_resent_spans_are_not_duplicated(prela_serve: PrelaServer) -> None:
+    trace_id = os.urandom(16)
+    body = request_of(span(trace_id, os.urandom(8), "a"), span(trace_id, os.urandom(8), "b")).SerializeToString()
+    for _ in range(3):
+        assert post(prela_serve, body, "application/x-protobuf").status_code == 200
+    trace = wait_for_trace(prela_serve, trace_id.hex(), 2)
+    assert sorted(s["name"] for s in trace["spans"]) == ["a", "b"]
+    assert trace["span_count"] == 2
+    listed = httpx.get(
+        f"{prela_serve.query_url}/api/v1/traces",
+        params={"since": "2023-11-14T22:13:20Z", "until": "2023-11-14T22:13:21Z"},
+    ).json()["traces"]
+    [summary] = [t for t in listed if t["trace_id"] == trace_id.hex()]
+    assert summary["span_count"] == 2
