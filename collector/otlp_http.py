@@ -94,8 +94,7 @@ class OtlpHttpReceiver:
         try:
             if media not in _PROTOBUF_TYPES and not as_json:
                 raise UnsupportedMediaType(
-                    f"Content-Type {media or '(none)'!r} is not supported; "
-                    f"send {PROTOBUF} or {JSON}"
+                    f"Content-Type {media or '(none)'!r} is not supported; send {PROTOBUF} or {JSON}"
                 )
             body = await read_body(request, self._limit)
             if as_json:

@@ -85,9 +85,7 @@ class ClickHouseWriter:
             column_oriented=True,
             settings=settings,
         )
-        logger.debug(
-            "inserted spans=%d seconds=%.4f", len(records), time.perf_counter() - started
-        )
+        logger.debug("inserted spans=%d seconds=%.4f", len(records), time.perf_counter() - started)
 
     def ping(self) -> bool:
         try:

@@ -193,7 +193,10 @@ class QueueExporter:
                 else:
                     future.set_exception(error)
 
-        self._queue.put(records, lambda error: loop.call_soon_threadsafe(settle, error))
+        def done(error: BaseException | None) -> None:  # runs on the writer thread
+            loop.call_soon_threadsafe(settle, error)
+
+        self._queue.put(records, done)
         try:
             await asyncio.wait_for(asyncio.shield(future), self._ack_timeout_s)
         except TimeoutError:

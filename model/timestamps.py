@@ -36,7 +36,15 @@ def parse_timestamp(value: object) -> int:
 
 def _epoch_to_ns(number: float) -> int:
     magnitude = abs(number)
-    scale = 1_000_000_000 if magnitude < 1e11 else 1_000_000 if magnitude < 1e14 else 1_000 if magnitude < 1e17 else 1
+    scale = (
+        1_000_000_000
+        if magnitude < 1e11
+        else 1_000_000
+        if magnitude < 1e14
+        else 1_000
+        if magnitude < 1e17
+        else 1
+    )
     ns = int(number * scale) if isinstance(number, float) else number * scale
     if not 0 <= ns < 2**63:
         raise ValueError(f"{number!r} is out of range for a timestamp")

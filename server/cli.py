@@ -31,7 +31,9 @@ def cli() -> None:
 
 
 @cli.command()
-@click.option("--data-dir", type=click.Path(path_type=Path), help="Data directory [env PRELA_DATA_DIR; ./.prela]")
+@click.option(
+    "--data-dir", type=click.Path(path_type=Path), help="Data directory [env PRELA_DATA_DIR; ./.prela]"
+)
 @click.option("--host", help="Interface to bind [env PRELA_HOST; 127.0.0.1]")
 @click.option("--otlp-grpc-port", type=int, help="OTLP/gRPC port [env PRELA_OTLP_GRPC_PORT; 4317]")
 @click.option("--otlp-http-port", type=int, help="OTLP/HTTP port [env PRELA_OTLP_HTTP_PORT; 4318]")

@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 import uvicorn
 from starlette.applications import Starlette
 
-
 from prela.collector.ingest import Ingest
 from prela.collector.otlp_grpc import OtlpGrpcReceiver, build_grpc_server
 from prela.collector.otlp_http import OtlpHttpReceiver, build_otlp_http_app
@@ -161,5 +160,3 @@ def serve(settings: Settings) -> int:
         return await run_embedded(app, stop)
 
     return 0 if asyncio.run(main()) else 1
-
-

@@ -78,7 +78,9 @@ class Settings(BaseSettings):
         if self.clickhouse_host:
             scheme = "https" if self.clickhouse_port in (8443, 443) else "http"
             auth = f"{quote(self.clickhouse_user, safe='')}:{quote(self.clickhouse_password, safe='')}@"
-            return f"{scheme}://{auth}{self.clickhouse_host}:{self.clickhouse_port}/{self.clickhouse_database}"
+            return (
+                f"{scheme}://{auth}{self.clickhouse_host}:{self.clickhouse_port}/{self.clickhouse_database}"
+            )
         return f"chdb://{(self.data_dir / 'clickhouse').resolve()}"
 
     def clickhouse_target(self) -> str:

@@ -32,12 +32,17 @@ def span(trace_id: bytes, span_id: bytes, name: str = "op") -> Span:
 
 
 def request_of(*spans: Span) -> ExportTraceServiceRequest:
-    return ExportTraceServiceRequest(resource_spans=[ResourceSpans(scope_spans=[ScopeSpans(spans=list(spans))])])
+    return ExportTraceServiceRequest(
+        resource_spans=[ResourceSpans(scope_spans=[ScopeSpans(spans=list(spans))])]
+    )
 
 
 def post(server: PrelaServer, body: bytes, content_type: str, **headers: str) -> httpx.Response:
     return httpx.post(
-        f"{server.ingest_url}/v1/traces", content=body, headers={"Content-Type": content_type, **headers}, timeout=30
+        f"{server.ingest_url}/v1/traces",
+        content=body,
+        headers={"Content-Type": content_type, **headers},
+        timeout=30,
     )
 
 
@@ -79,7 +84,9 @@ def test_unsupported_content_encoding_is_415(prela_serve: PrelaServer) -> None:
 
 
 def test_corrupt_gzip_is_400(prela_serve: PrelaServer) -> None:
-    response = post(prela_serve, b"\x1f\x8b not gzip", "application/x-protobuf", **{"Content-Encoding": "gzip"})
+    response = post(
+        prela_serve, b"\x1f\x8b not gzip", "application/x-protobuf", **{"Content-Encoding": "gzip"}
+    )
     assert response.status_code == 400
     assert "gzip" in Status.FromString(response.content).message
 

@@ -80,7 +80,9 @@ def test_sigterm_drains_every_acknowledged_span_and_a_restart_finds_them(tmp_pat
 
 def test_resent_spans_are_not_duplicated(prela_serve: PrelaServer) -> None:
     trace_id = os.urandom(16)
-    body = request_of(span(trace_id, os.urandom(8), "a"), span(trace_id, os.urandom(8), "b")).SerializeToString()
+    body = request_of(
+        span(trace_id, os.urandom(8), "a"), span(trace_id, os.urandom(8), "b")
+    ).SerializeToString()
     for _ in range(3):
         assert post(prela_serve, body, "application/x-protobuf").status_code == 200
     trace = wait_for_trace(prela_serve, trace_id.hex(), 2)

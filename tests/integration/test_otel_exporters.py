@@ -36,7 +36,9 @@ def wait_for_trace(server: PrelaServer, trace_id: str, spans: int, timeout: floa
 
 def emit_llm_agent_trace(exporter: SpanExporter, service: str) -> str:
     """An agent run with GenAI, OpenInference and OpenLLMetry children, as instrumentations write them."""
-    provider = TracerProvider(resource=Resource.create({"service.name": service, "deployment.environment": "test"}))
+    provider = TracerProvider(
+        resource=Resource.create({"service.name": service, "deployment.environment": "test"})
+    )
     provider.add_span_processor(BatchSpanProcessor(exporter))
     tracer = provider.get_tracer("test.instrumentation", "1.2.3")
     with tracer.start_as_current_span("agent run", attributes={"openinference.span.kind": "AGENT"}) as root:
@@ -103,12 +105,20 @@ def assert_llm_agent_trace(trace: dict[str, Any], service: str) -> None:
 
     genai = spans["chat gpt-4o"]
     assert (genai["span_type"], genai["kind"]) == ("LLM", "CLIENT")
-    assert (genai["model"], genai["request_model"], genai["provider"]) == ("gpt-4o-2024-08-06", "gpt-4o", "openai")
+    assert (genai["model"], genai["request_model"], genai["provider"]) == (
+        "gpt-4o-2024-08-06",
+        "gpt-4o",
+        "openai",
+    )
     assert (genai["input_tokens"], genai["output_tokens"], genai["total_tokens"]) == (120, 30, 150)
     assert genai["cost_usd"] > 0
 
     oi = spans["ChatCompletion"]
-    assert (oi["span_type"], oi["model"], oi["provider"]) == ("LLM", "claude-3-5-sonnet-20241022", "anthropic")
+    assert (oi["span_type"], oi["model"], oi["provider"]) == (
+        "LLM",
+        "claude-3-5-sonnet-20241022",
+        "anthropic",
+    )
     assert (oi["input_tokens"], oi["output_tokens"], oi["total_tokens"]) == (200, 50, 250)
     assert (oi["input"], oi["output"]) == ("What is the capital of France?", "Paris.")
 
@@ -132,15 +142,15 @@ def assert_llm_agent_trace(trace: dict[str, Any], service: str) -> None:
 
 
 def test_otlp_grpc_exporter_with_gzip_stores_typed_llm_trace(prela_serve: PrelaServer) -> None:
-    exporter = GrpcExporter(endpoint=prela_serve.grpc_endpoint, insecure=True, compression=grpc.Compression.Gzip)
+    exporter = GrpcExporter(
+        endpoint=prela_serve.grpc_endpoint, insecure=True, compression=grpc.Compression.Gzip
+    )
     trace_id = emit_llm_agent_trace(exporter, "grpc-agent")
     assert_llm_agent_trace(wait_for_trace(prela_serve, trace_id, 5), "grpc-agent")
 
 
 def test_otlp_http_exporter_with_gzip_stores_typed_llm_trace(prela_serve: PrelaServer) -> None:
-    exporter = HttpExporter(
-        endpoint=f"{prela_serve.ingest_url}/v1/traces", compression=HttpCompression.Gzip
-    )
+    exporter = HttpExporter(endpoint=f"{prela_serve.ingest_url}/v1/traces", compression=HttpCompression.Gzip)
     trace_id = emit_llm_agent_trace(exporter, "http-agent")
     assert_llm_agent_trace(wait_for_trace(prela_serve, trace_id, 5), "http-agent")
 

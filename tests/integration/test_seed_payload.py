@@ -36,7 +36,9 @@ SEED_PAYLOAD = b"""{
 
 def test_seed_curl_payload_is_accepted_with_the_seed_answer(prela_serve: PrelaServer) -> None:
     response = httpx.post(
-        f"{prela_serve.ingest_url}/v1/traces", content=SEED_PAYLOAD, headers={"Content-Type": "application/json"}
+        f"{prela_serve.ingest_url}/v1/traces",
+        content=SEED_PAYLOAD,
+        headers={"Content-Type": "application/json"},
     )
     assert response.status_code == 200
     assert response.json() == {"status": "accepted", "trace_id": "test-production-123"}
@@ -44,10 +46,15 @@ def test_seed_curl_payload_is_accepted_with_the_seed_answer(prela_serve: PrelaSe
 
 def test_seed_trace_reads_back_in_the_seed_shape(prela_serve: PrelaServer) -> None:
     httpx.post(
-        f"{prela_serve.ingest_url}/v1/traces", content=SEED_PAYLOAD, headers={"Content-Type": "application/json"}
+        f"{prela_serve.ingest_url}/v1/traces",
+        content=SEED_PAYLOAD,
+        headers={"Content-Type": "application/json"},
     ).raise_for_status()
     trace = httpx.get(f"{prela_serve.query_url}/api/v1/traces/test-production-123").json()
-    assert {k: trace[k] for k in ("trace_id", "service_name", "started_at", "completed_at", "duration_ms", "status")} == {
+    assert {
+        k: trace[k]
+        for k in ("trace_id", "service_name", "started_at", "completed_at", "duration_ms", "status")
+    } == {
         "trace_id": "test-production-123",
         "service_name": "test-service",
         "started_at": "2025-01-27T10:00:00Z",
@@ -72,8 +79,12 @@ def test_seed_trace_reads_back_in_the_seed_shape(prela_serve: PrelaServer) -> No
 
 def test_seed_trace_is_listed(prela_serve: PrelaServer) -> None:
     httpx.post(
-        f"{prela_serve.ingest_url}/v1/traces", content=SEED_PAYLOAD, headers={"Content-Type": "application/json"}
+        f"{prela_serve.ingest_url}/v1/traces",
+        content=SEED_PAYLOAD,
+        headers={"Content-Type": "application/json"},
     ).raise_for_status()
-    traces = httpx.get(f"{prela_serve.query_url}/api/v1/traces", params={"service": "test-service"}).json()["traces"]
+    traces = httpx.get(f"{prela_serve.query_url}/api/v1/traces", params={"service": "test-service"}).json()[
+        "traces"
+    ]
     assert [t["trace_id"] for t in traces] == ["test-production-123"]
     assert traces[0]["models"] == ["gpt-4"]
