@@ -19,6 +19,7 @@ import orjson
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
+
 from prela.collector.mapping import map_export_request
 from prela.collector.otlp_json import otlp_json_to_request
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import orjson
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
 from prela.collector import conventions as cv
 from prela.collector.pricing import cost_usd
 from prela.model.span import SPAN_TYPES, SpanRecord

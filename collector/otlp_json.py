@@ -18,6 +18,7 @@ from typing import Any
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
+
 from prela.collector.errors import InvalidPayload
 
 _SPAN_KIND_NAMES: dict[str, int] = dict(Span.SpanKind.items())
@@ -111,6 +112,7 @@ def _fill_any(target: Any, value: Any, path: str) -> None:
         return
     value = _object(value, path)
     if not value:
+        target.SetInParent()  # present but empty: an empty AnyValue (null), as json_format does
         return
     for key, item in value.items():
         if key in ("stringValue", "string_value"):
@@ -237,8 +239,9 @@ def _fill_span(span: Any, obj: dict[str, Any], path: str) -> None:
                 link.flags = _uint(link_flags, f"{link_path}.flags")
 
     status = obj.get("status")
-    if status:
+    if status is not None:
         status = _object(status, f"{path}.status")
+        span.status.SetInParent()
         span.status.message = _str(status.get("message"), f"{path}.status.message")
         span.status.code = _enum(status.get("code"), _STATUS_CODE_NAMES, f"{path}.status.code")
 

@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
+
 from prela.collector import conventions as cv
 from prela.collector.errors import InvalidPayload
 from prela.collector.mapping import SPAN_KINDS, lift_llm_fields
