@@ -41,5 +41,5 @@ class Ingest:
     async def export_prela(self, doc: dict[str, Any], project_id: str) -> str:
         """Map the seed's Prela JSON trace and export it; returns its trace id."""
         trace_id, records = map_prela_trace(doc, project_id)
-        await self._exporter.export(project_id, records)
+        await self._exporter.export(project_id, records, whole_trace=True)
         return trace_id

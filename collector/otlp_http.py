@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import zlib
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
@@ -154,11 +155,27 @@ class OtlpHttpReceiver:
         return Response(body, status_code=http_status, media_type=PROTOBUF, headers=headers)
 
 
-async def health(request: Request) -> Response:
-    return JSONResponse({"status": "ok"})
+HealthCheck = Callable[[], Awaitable[dict[str, bool]]]
 
 
-def build_otlp_http_app(receiver: OtlpHttpReceiver, cors_origins: list[str] | None = None) -> Starlette:
+def health_endpoint(check: HealthCheck | None) -> Callable[[Request], Awaitable[Response]]:
+    """`GET /health`: 200 with each dependency's state, 503 when one is down."""
+
+    async def health(request: Request) -> Response:
+        dependencies = await check() if check is not None else {}
+        ok = all(dependencies.values())
+        body = {
+            "status": "ok" if ok else "unavailable",
+            **{k: "ok" if v else "down" for k, v in dependencies.items()},
+        }
+        return JSONResponse(body, status_code=200 if ok else 503)
+
+    return health
+
+
+def build_otlp_http_app(
+    receiver: OtlpHttpReceiver, cors_origins: list[str] | None = None, health: HealthCheck | None = None
+) -> Starlette:
     middleware = []
     if cors_origins:  # browser SDKs post from the app's origin
         middleware.append(
@@ -172,7 +189,7 @@ def build_otlp_http_app(receiver: OtlpHttpReceiver, cors_origins: list[str] | No
     return Starlette(
         routes=[
             Route("/v1/traces", receiver.traces, methods=["POST"]),
-            Route("/health", health, methods=["GET"]),
+            Route("/health", health_endpoint(health), methods=["GET"]),
         ],
         middleware=middleware,
     )

@@ -21,6 +21,9 @@ class Unavailable(ExportError):
 
 
 class SpanExporter(Protocol):
-    async def export(self, project_id: str, records: Sequence[SpanRecord]) -> None:
-        """Return once the spans are durable; raise `ExportError` when they are not."""
+    async def export(self, project_id: str, records: Sequence[SpanRecord], whole_trace: bool = False) -> None:
+        """Return once the spans are durable; raise `ExportError` when they are not.
+
+        `whole_trace` marks a complete trace sent at once (the seed's Prela JSON).
+        """
         ...

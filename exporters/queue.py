@@ -180,7 +180,7 @@ class QueueExporter:
         self._queue = queue
         self._ack_timeout_s = ack_timeout_s
 
-    async def export(self, project_id: str, records: Sequence[SpanRecord]) -> None:
+    async def export(self, project_id: str, records: Sequence[SpanRecord], whole_trace: bool = False) -> None:
         if not records:
             return
         loop = asyncio.get_running_loop()

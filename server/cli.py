@@ -59,5 +59,65 @@ def serve(
     sys.exit(run(settings))
 
 
+@cli.command()
+@click.option("--host", help="Interface to bind [env PRELA_HOST; 127.0.0.1]")
+@click.option("--otlp-grpc-port", type=int, help="OTLP/gRPC port [env PRELA_OTLP_GRPC_PORT; 4317]")
+@click.option("--otlp-http-port", type=int, help="OTLP/HTTP port [env PRELA_OTLP_HTTP_PORT; 4318]")
+def collector(host: str | None, otlp_grpc_port: int | None, otlp_http_port: int | None) -> None:
+    """Ingest gateway: OTLP receivers publishing to Kafka (needs KAFKA_BOOTSTRAP_SERVERS)."""
+    settings = _settings(host=host, otlp_grpc_port=otlp_grpc_port, otlp_http_port=otlp_http_port)
+    _run_role(settings, "collector")
+
+
+@cli.command()
+@click.option("--group", help="Kafka consumer group [env PRELA_WRITER_GROUP; prela-writer]")
+@click.option("--host", help="Interface of the health endpoint [env PRELA_HOST; 127.0.0.1]")
+@click.option("--metrics-port", type=int, help="Port of /health [env PRELA_METRICS_PORT; 9464]")
+def writer(group: str | None, host: str | None, metrics_port: int | None) -> None:
+    """Trace service: Kafka consumer group inserting into ClickHouse (KAFKA_*, CLICKHOUSE_*)."""
+    settings = _settings(writer_group=group, host=host, metrics_port=metrics_port)
+    _run_role(settings, "writer")
+
+
+@cli.command()
+@click.option("--host", help="Interface to bind [env PRELA_HOST; 127.0.0.1]")
+@click.option("--port", type=int, help="Query API port [env PRELA_QUERY_PORT; 8000]")
+def query(host: str | None, port: int | None) -> None:
+    """API gateway: the query API over ClickHouse (CLICKHOUSE_*)."""
+    settings = _settings(host=host, query_port=port)
+    _run_role(settings, "query")
+
+
+@cli.command()
+def migrate() -> None:
+    """Apply the ClickHouse schema and create the Kafka topics (when KAFKA_BOOTSTRAP_SERVERS is set)."""
+    settings = _settings()
+    configure_logging(settings.log_level, settings.environment)
+    import asyncio
+
+    from prela.server import scaleout
+
+    try:
+        asyncio.run(scaleout.migrate(settings))
+    except scaleout.ConfigurationError as exc:
+        raise click.UsageError(str(exc)) from None
+
+
+def _run_role(settings: Settings, role: str) -> None:
+    configure_logging(settings.log_level, settings.environment)
+    from prela.server import scaleout
+    from prela.server.runtime import run_role
+
+    roles = {
+        "collector": lambda stop: scaleout.run_collector(settings, stop),
+        "writer": lambda stop: scaleout.run_writer(settings, stop),
+        "query": lambda stop: scaleout.run_query(settings, settings.query_port, stop),
+    }
+    try:
+        sys.exit(run_role(roles[role]))
+    except scaleout.ConfigurationError as exc:
+        raise click.UsageError(str(exc)) from None
+
+
 def main() -> None:
     cli()

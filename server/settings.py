@@ -38,6 +38,34 @@ class Settings(BaseSettings):
     clickhouse_password: str = Field("", validation_alias="CLICKHOUSE_PASSWORD")
     clickhouse_database: str = Field("prela", validation_alias="CLICKHOUSE_DATABASE")
 
+    # Kafka (scale-out): the seed's variables, plus Prela's tuning
+    kafka_bootstrap_servers: str | None = Field(None, validation_alias="KAFKA_BOOTSTRAP_SERVERS")
+    kafka_username: str | None = Field(None, validation_alias="KAFKA_USERNAME")
+    kafka_password: str | None = Field(None, validation_alias="KAFKA_PASSWORD")
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] | None = Field(
+        None, validation_alias="KAFKA_SECURITY_PROTOCOL"
+    )
+    kafka_sasl_mechanism: Literal["SCRAM-SHA-256", "SCRAM-SHA-512", "PLAIN"] = Field(
+        "SCRAM-SHA-256", validation_alias="KAFKA_SASL_MECHANISM"
+    )
+    kafka_topic_spans: str = Field("spans", min_length=1, validation_alias="KAFKA_TOPIC_SPANS")
+    kafka_topic_traces: str = Field("traces", min_length=1, validation_alias="KAFKA_TOPIC_TRACES")
+    kafka_topic_dead_letter: str = Field(
+        "prela-dead-letter", min_length=1, validation_alias="PRELA_KAFKA_DEAD_LETTER_TOPIC"
+    )
+    kafka_compression: Literal["gzip", "lz4", "zstd", "none"] = Field(
+        "lz4", validation_alias="PRELA_KAFKA_COMPRESSION"
+    )
+    kafka_linger_ms: int = Field(5, ge=0, validation_alias="PRELA_KAFKA_LINGER_MS")
+    kafka_max_batch_bytes: int = Field(1024 * 1024, gt=0, validation_alias="PRELA_KAFKA_MAX_BATCH_BYTES")
+    kafka_max_message_bytes: int = Field(
+        1024 * 1024, gt=1024, validation_alias="PRELA_KAFKA_MAX_MESSAGE_BYTES"
+    )
+    kafka_ack_timeout_s: float = Field(10.0, gt=0, validation_alias="PRELA_KAFKA_ACK_TIMEOUT_SECONDS")
+    kafka_create_topics: bool = Field(True, validation_alias="PRELA_KAFKA_CREATE_TOPICS")
+    writer_group: str = Field("prela-writer", min_length=1, validation_alias="PRELA_WRITER_GROUP")
+    metrics_port: int = Field(9464, ge=0, le=65535, validation_alias="PRELA_METRICS_PORT")
+
     # Prela's own
     data_dir: Path = Field(Path(".prela"), validation_alias="PRELA_DATA_DIR")
     host: str = Field("127.0.0.1", validation_alias="PRELA_HOST")
@@ -70,6 +98,12 @@ class Settings(BaseSettings):
         """A copy with the CLI flags that were given (None means: not given)."""
         given = {k: v for k, v in overrides.items() if v is not None}
         return self.model_validate({**self.model_dump(), **given})
+
+    def kafka_protocol(self) -> str:
+        """KAFKA_SECURITY_PROTOCOL, else SASL_SSL when credentials are set (what Upstash needs), else PLAINTEXT."""
+        if self.kafka_security_protocol:
+            return self.kafka_security_protocol
+        return "SASL_SSL" if self.kafka_username else "PLAINTEXT"
 
     def clickhouse_dsn(self) -> str:
         """The ClickHouse DSN: CLICKHOUSE_URL, else CLICKHOUSE_HOST/PORT/…, else chDB in the data dir."""

@@ -44,4 +44,4 @@ PARTITION BY toYYYYMM(started_at)
 ORDER BY (project_id, trace_id, span_id)
 -- Retention counts from arrival, so back-filled or clock-skewed spans are not expired on arrival.
 TTL toDateTime(ingested_at) + INTERVAL ${ttl_days} DAY
-SETTINGS ttl_only_drop_parts = 1
+SETTINGS ttl_only_drop_parts = 1, non_replicated_deduplication_window = 1000

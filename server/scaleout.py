@@ -1,0 +1,193 @@
+"""The scale-out roles on real engines: `prela collector` (ingest gateway), `prela writer`
+(trace service), `prela query` (API gateway) and `prela migrate`."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from aiokafka.errors import KafkaError
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from prela.collector.ingest import Ingest
+from prela.collector.otlp_grpc import OtlpGrpcReceiver, build_grpc_server
+from prela.collector.otlp_http import OtlpHttpReceiver, build_otlp_http_app, health_endpoint
+from prela.exporters.clickhouse import ClickHouseWriter, apply_schema, close_all, connect
+from prela.exporters.kafka import KafkaConfig, KafkaExporter, create_topics
+from prela.exporters.kafka_writer import KafkaClickHouseWriter
+from prela.query.app import build_query_app
+from prela.query.store import TraceStore
+from prela.server.runtime import Servers, http_server
+from prela.server.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+
+class ConfigurationError(ValueError):
+    """A role cannot start with this configuration; the message names the setting."""
+
+
+def kafka_config(settings: Settings) -> KafkaConfig:
+    if not settings.kafka_bootstrap_servers:
+        raise ConfigurationError("KAFKA_BOOTSTRAP_SERVERS is required for this role (e.g. host:9092)")
+    try:
+        return KafkaConfig(
+            bootstrap_servers=settings.kafka_bootstrap_servers,
+            security_protocol=settings.kafka_protocol(),
+            sasl_mechanism=settings.kafka_sasl_mechanism,
+            username=settings.kafka_username,
+            password=settings.kafka_password,
+            topic_spans=settings.kafka_topic_spans,
+            topic_traces=settings.kafka_topic_traces,
+            topic_dead_letter=settings.kafka_topic_dead_letter,
+            compression=settings.kafka_compression,
+            linger_ms=settings.kafka_linger_ms,
+            max_batch_bytes=settings.kafka_max_batch_bytes,
+            max_message_bytes=settings.kafka_max_message_bytes,
+            ack_timeout_s=settings.kafka_ack_timeout_s,
+            client_id=settings.service_name,
+        )
+    except ValueError as exc:
+        raise ConfigurationError(str(exc)) from None
+
+
+async def ensure_topics(config: KafkaConfig) -> None:
+    """Create missing topics when the cluster allows it; a managed cluster may not (Upstash: console)."""
+    try:
+        created = await create_topics(config)
+        if created:
+            logger.info("kafka topics created topics=%s", ",".join(created))
+    except (KafkaError, TimeoutError, OSError) as exc:
+        logger.warning("kafka topics not created (create them in the console if missing) error=%r", str(exc))
+
+
+async def run_collector(settings: Settings, stop: asyncio.Event) -> bool:
+    config = kafka_config(settings)
+    if settings.kafka_create_topics:
+        await ensure_topics(config)
+    exporter = KafkaExporter(config)
+    await exporter.start()
+    ingest = Ingest(exporter)
+    project_id = settings.project_id
+
+    async def health() -> dict[str, bool]:
+        return {"kafka": await exporter.check()}
+
+    grpc_server, grpc_port = build_grpc_server(
+        OtlpGrpcReceiver(ingest, project_id),
+        settings.host,
+        settings.otlp_grpc_port,
+        settings.max_request_bytes,
+    )
+    app = build_otlp_http_app(
+        OtlpHttpReceiver(ingest, settings.max_request_bytes, settings.retry_after_seconds, project_id),
+        cors_origins=settings.cors_origins,
+        health=health,
+    )
+    servers = Servers(
+        [http_server(app, settings.host, settings.otlp_http_port, settings.drain_timeout_s)],
+        grpc_server,
+        settings.drain_timeout_s,
+    )
+    started = await servers.start()
+    if started:
+        logger.info(
+            "prela collector ready otlp_grpc=%s:%d otlp_http=%s:%d kafka=%s topics=%s,%s",
+            settings.host, grpc_port, settings.host, settings.otlp_http_port, config.bootstrap_servers,
+            config.topic_spans, config.topic_traces,
+        )  # fmt: skip
+        await stop.wait()
+    logger.info("shutting down: refusing new requests, finishing in-flight exports")
+    await servers.stop()
+    await exporter.stop()
+    return started
+
+
+async def run_writer(settings: Settings, stop: asyncio.Event) -> bool:
+    config = kafka_config(settings)
+    client = await asyncio.to_thread(connect, settings.clickhouse_dsn())
+    await asyncio.to_thread(apply_schema, client, settings.clickhouse_database, settings.ttl_days)
+    if settings.kafka_create_topics:
+        await ensure_topics(config)
+    clickhouse = ClickHouseWriter(client, settings.clickhouse_database)
+    writer = KafkaClickHouseWriter(
+        config,
+        settings.writer_group,
+        clickhouse,
+        batch_spans=settings.batch_spans,
+        linger_s=max(settings.batch_linger_ms, 50) / 1000,
+    )
+
+    async def health() -> dict[str, bool]:
+        kafka_ok, clickhouse_ok = await asyncio.gather(
+            writer.check_kafka(), asyncio.to_thread(clickhouse.ping)
+        )
+        return {"kafka": kafka_ok, "clickhouse": clickhouse_ok and writer.stats.clickhouse_ok}
+
+    async def stats(request: Request) -> Response:
+        s = writer.stats
+        return JSONResponse(
+            {
+                "consumed_messages": s.consumed_messages,
+                "inserted_spans": s.inserted_spans,
+                "inserted_batches": s.inserted_batches,
+                "insert_errors": s.insert_errors,
+                "dead_lettered": s.dead_lettered,
+                "lag": {f"{topic}/{partition}": lag for (topic, partition), lag in sorted(s.lag.items())},
+            }
+        )
+
+    app = Starlette(
+        routes=[
+            Route("/health", health_endpoint(health), methods=["GET"]),
+            Route("/stats", stats, methods=["GET"]),
+        ]
+    )
+    servers = Servers([http_server(app, settings.host, settings.metrics_port, 5)], None, 5)
+    if not await servers.start():
+        return False
+    logger.info(
+        "prela writer ready group=%s kafka=%s clickhouse=%s health=%s:%d",
+        settings.writer_group, config.bootstrap_servers, settings.clickhouse_target(), settings.host,
+        settings.metrics_port,
+    )  # fmt: skip
+    await writer.run(stop)
+    await servers.stop()
+    logger.info(
+        "prela writer stopped inserted_spans=%d dead_lettered=%d",
+        writer.stats.inserted_spans, writer.stats.dead_lettered,
+    )  # fmt: skip
+    close_all()
+    return True
+
+
+async def run_query(settings: Settings, port: int, stop: asyncio.Event) -> bool:
+    client = await asyncio.to_thread(connect, settings.clickhouse_dsn())
+    app = build_query_app(
+        TraceStore(client, settings.clickhouse_database),
+        project_of=lambda request: settings.project_id,
+        cors_origins=settings.cors_origins,
+    )
+    servers = Servers([http_server(app, settings.host, port, settings.drain_timeout_s)], None, 5)
+    if not await servers.start():
+        return False
+    logger.info(
+        "prela query ready api=%s:%d clickhouse=%s", settings.host, port, settings.clickhouse_target()
+    )
+    await stop.wait()
+    await servers.stop()
+    close_all()
+    return True
+
+
+async def migrate(settings: Settings) -> None:
+    """Apply the ClickHouse schema and, when Kafka is configured, create the topics."""
+    client = await asyncio.to_thread(connect, settings.clickhouse_dsn())
+    await asyncio.to_thread(apply_schema, client, settings.clickhouse_database, settings.ttl_days)
+    if settings.kafka_bootstrap_servers:
+        created = await create_topics(kafka_config(settings))
+        logger.info("kafka topics ready created=%s", ",".join(created) or "none")
+    close_all()

@@ -1,0 +1,258 @@
+"""OTel exporter → `prela collector` → Kafka (Tansu) → `prela writer` → ClickHouse (chDB), with faults."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+
+import grpc
+import httpx
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+from tests.integration.test_bad_input import request_of, span
+from tests.integration.test_seed_payload import SEED_PAYLOAD
+from tests.scaleout.conftest import (
+    Broker,
+    read_spans,
+    start_collector,
+    start_writer,
+    wait_inserted,
+    writer_stats,
+)
+
+pytestmark = pytest.mark.integration
+
+
+def post_spans(collector_url: str, trace_id: bytes, n: int, client: httpx.Client) -> httpx.Response:
+    body = request_of(*(span(trace_id, os.urandom(8), f"s{i}") for i in range(n))).SerializeToString()
+    return client.post(
+        f"{collector_url}/v1/traces", content=body, headers={"Content-Type": "application/x-protobuf"}
+    )
+
+
+def test_otel_exporter_spans_arrive_once_with_fields_intact(broker: Broker, tmp_path: Path) -> None:
+    collector = start_collector(broker, tmp_path)
+    writer = start_writer(broker, tmp_path / "ch", tmp_path)
+    try:
+        provider = TracerProvider(resource=Resource.create({"service.name": "scaleout-app"}))
+        exporter = OTLPSpanExporter(
+            endpoint=f"127.0.0.1:{collector.ports['grpc']}", insecure=True, compression=grpc.Compression.Gzip
+        )
+        provider.add_span_processor(BatchSpanProcessor(exporter))
+        tracer = provider.get_tracer("t")
+        trace_ids = set()
+        for i in range(50):
+            with tracer.start_as_current_span(
+                "agent", attributes={"openinference.span.kind": "AGENT"}
+            ) as root:
+                with tracer.start_as_current_span(
+                    "chat",
+                    attributes={"gen_ai.operation.name": "chat", "gen_ai.request.model": "gpt-4o",
+                                "gen_ai.usage.input_tokens": i, "gen_ai.usage.output_tokens": 1},
+                ):  # fmt: skip
+                    pass
+                trace_ids.add(format(root.get_span_context().trace_id, "032x"))
+        assert provider.force_flush(10_000)
+        provider.shutdown()
+        wait_inserted(writer, 100)
+    finally:
+        collector.stop()
+        assert writer.stop() == 0
+    stored = read_spans(tmp_path / "ch")
+    assert len(stored["final"]) == 100
+    assert {row[0] for row in stored["final"]} == trace_ids
+    chats = sorted((row for row in stored["final"] if row[2] == "chat"), key=lambda r: r[5])
+    assert [(r[3], r[4], r[5]) for r in chats] == [("LLM", "gpt-4o", i) for i in range(50)]
+    agents = [row for row in stored["final"] if row[2] == "agent"]
+    assert {r[3] for r in agents} == {"AGENT"}
+
+
+def test_writer_killed_mid_stream_loses_and_duplicates_nothing(broker: Broker, tmp_path: Path) -> None:
+    collector = start_collector(broker, tmp_path)
+    writer = start_writer(broker, tmp_path / "ch", tmp_path, PRELA_BATCH_SPANS="500")
+    sent: set[bytes] = set()
+    try:
+        with httpx.Client(timeout=30) as client:
+            for i in range(40):
+                trace_id = os.urandom(16)
+                assert post_spans(collector.url("http"), trace_id, 250, client).status_code == 200
+                sent.add(trace_id)
+                if i == 15:
+                    deadline = time.monotonic() + 30
+                    while writer_stats(writer)["inserted_spans"] == 0:
+                        assert time.monotonic() < deadline
+                        time.sleep(0.05)
+                    writer.stop(signal.SIGKILL)
+        writer = start_writer(broker, tmp_path / "ch", tmp_path, PRELA_BATCH_SPANS="500")
+        wait_inserted(writer, 1)  # lag 0 once everything left is stored
+        deadline = time.monotonic() + 60
+        while any(writer_stats(writer)["lag"].values()) or not writer_stats(writer)["lag"]:
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+    finally:
+        collector.stop()
+        writer.stop()
+    stored = read_spans(tmp_path / "ch")
+    assert len(stored["final"]) == 40 * 250
+    assert len({(r[0], r[1]) for r in stored["final"]}) == 40 * 250
+    assert {bytes.fromhex(r[0]) for r in stored["final"]} == sent
+
+
+def test_paused_broker_gives_retryable_errors_and_loses_nothing_acknowledged(
+    broker: Broker, tmp_path: Path
+) -> None:
+    collector = start_collector(broker, tmp_path, PRELA_KAFKA_ACK_TIMEOUT_SECONDS="1.5")
+    writer = start_writer(broker, tmp_path / "ch", tmp_path)
+    acknowledged: list[bytes] = []
+    refused: list[int] = []
+    stop = threading.Event()
+
+    def send() -> None:
+        with httpx.Client(timeout=30) as client:
+            for _ in range(3000):  # bounded
+                if stop.is_set():
+                    return
+                trace_id = os.urandom(16)
+                response = post_spans(collector.url("http"), trace_id, 10, client)
+                if response.status_code == 200:
+                    acknowledged.append(trace_id)
+                else:
+                    assert response.status_code == 503
+                    assert response.headers["Retry-After"]
+                    refused.append(response.status_code)
+                time.sleep(0.01)
+
+    sender = threading.Thread(target=send)
+    try:
+        sender.start()
+        time.sleep(1.0)
+        broker.pause()
+        time.sleep(4.0)
+        assert httpx.get(f"{collector.url('http')}/health", timeout=10).status_code == 503
+        broker.resume()
+        before_resume = len(acknowledged)
+        time.sleep(4.0)
+        stop.set()
+        sender.join(30)
+        assert refused, "no request was refused while the broker was paused"
+        assert len(acknowledged) > before_resume, "traffic did not resume after the broker came back"
+        assert httpx.get(f"{collector.url('http')}/health", timeout=10).status_code == 200
+        wait_inserted(writer, len(acknowledged) * 10, timeout=90)
+    finally:
+        stop.set()
+        broker.resume()
+        collector.stop()
+        writer.stop()
+    stored = {bytes.fromhex(r[0]) for r in read_spans(tmp_path / "ch")["final"]}
+    assert set(acknowledged) <= stored
+
+
+def test_poison_message_goes_to_dead_letter_and_consumer_moves_on(broker: Broker, tmp_path: Path) -> None:
+    writer = start_writer(broker, tmp_path / "ch", tmp_path)
+    collector = start_collector(broker, tmp_path)
+    try:
+
+        async def produce_poison() -> None:
+            producer = AIOKafkaProducer(bootstrap_servers=broker.bootstrap)
+            await producer.start()
+            await producer.send_and_wait("spans", b"\xff\xff this is not a SpanBatch", key=b"k")
+            await producer.stop()
+
+        asyncio.run(produce_poison())
+        with httpx.Client(timeout=30) as client:
+            trace_id = os.urandom(16)
+            assert post_spans(collector.url("http"), trace_id, 5, client).status_code == 200
+        wait_inserted(writer, 5)
+        assert writer_stats(writer)["dead_lettered"] == 1
+
+        async def read_dead_letters() -> list:
+            consumer = AIOKafkaConsumer(
+                "prela-dead-letter", bootstrap_servers=broker.bootstrap, auto_offset_reset="earliest"
+            )
+            await consumer.start()
+            try:
+                batch = await consumer.getmany(timeout_ms=5000)
+                return [m for messages in batch.values() for m in messages]
+            finally:
+                await consumer.stop()
+
+        [dead] = asyncio.run(read_dead_letters())
+        headers = dict(dead.headers)
+        assert dead.value == b"\xff\xff this is not a SpanBatch"
+        assert headers["prela.source.topic"] == b"spans"
+        assert headers["prela.source.offset"].isdigit()
+        assert b"SpanBatch" in headers["prela.error"]
+    finally:
+        collector.stop()
+        writer.stop()
+    assert {r[0] for r in read_spans(tmp_path / "ch")["final"]} == {trace_id.hex()}
+
+
+def test_seed_trace_is_published_on_the_traces_topic_and_stored(broker: Broker, tmp_path: Path) -> None:
+    collector = start_collector(broker, tmp_path)
+    writer = start_writer(broker, tmp_path / "ch", tmp_path)
+    try:
+        response = httpx.post(
+            f"{collector.url('http')}/v1/traces",
+            content=SEED_PAYLOAD,
+            headers={"Content-Type": "application/json"},
+        )
+        assert response.json() == {"status": "accepted", "trace_id": "test-production-123"}
+        stats = wait_inserted(writer, 1)
+        assert stats["lag"].keys() >= {"traces/0", "traces/1", "traces/2"}
+    finally:
+        collector.stop()
+        writer.stop()
+    [row] = read_spans(tmp_path / "ch")["final"]
+    assert (row[0], row[1], row[2], row[3], row[4]) == (
+        "test-production-123",
+        "span-1",
+        "test-operation",
+        "LLM",
+        "gpt-4",
+    )
+
+
+def test_collector_without_broker_refuses_retryably_and_reports_unhealthy(tmp_path: Path) -> None:
+    from tests.conftest import free_port
+    from tests.scaleout.conftest import start_role, wait_port
+
+    dead = Broker(free_port(), tmp_path / "none.log")  # nothing listens there
+    grpc_port, http_port = free_port(), free_port()
+    from tests.scaleout.conftest import role_env
+
+    collector = start_role(
+        "collector",
+        ["--otlp-grpc-port", str(grpc_port), "--otlp-http-port", str(http_port)],
+        role_env(dead, PRELA_KAFKA_ACK_TIMEOUT_SECONDS="1"),
+        tmp_path,
+        {"grpc": grpc_port, "http": http_port},
+    )
+    try:
+        wait_port(http_port, 60)
+        health = httpx.get(f"{collector.url('http')}/health", timeout=10)
+        assert (health.status_code, health.json()["kafka"]) == (503, "down")
+        with httpx.Client(timeout=30) as client:
+            response = post_spans(collector.url("http"), os.urandom(16), 3, client)
+        assert response.status_code == 503 and response.headers["Retry-After"] == "1"
+        body = request_of(span(os.urandom(16), os.urandom(8))).SerializeToString()
+        with grpc.insecure_channel(f"127.0.0.1:{grpc_port}") as channel:
+            export = channel.unary_unary(
+                "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
+                request_serializer=None,
+                response_deserializer=None,
+            )
+            with pytest.raises(grpc.RpcError) as caught:
+                export(body, timeout=30)
+        assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
+    finally:
+        collector.stop()
