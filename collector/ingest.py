@@ -1,8 +1,14 @@
-"""The receiver-independent part of ingest: map a decoded request and hand it to the exporter."""
+"""The receiver-independent part of ingest: map a decoded request and hand it to the exporter.
+
+Span-level outcomes (accepted, rejected as invalid, refused by back-pressure)
+are counted here, by transport; request-level refusals (decode, size, media
+type, auth) are counted by the receivers, which see them first.
+"""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -10,7 +16,9 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 
 from prela.collector.mapping import map_export_request
 from prela.collector.prela_json import map_prela_trace
-from prela.exporters.base import SpanExporter
+from prela.exporters.base import ExportError, Overloaded, SpanExporter
+from prela.model import SpanRecord
+from prela.telemetry.metrics import RECEIVER_ACCEPTED_SPANS, RECEIVER_REFUSED_SPANS
 
 logger = logging.getLogger(__name__)
 
@@ -28,18 +36,31 @@ class Ingest:
     def __init__(self, exporter: SpanExporter) -> None:
         self._exporter = exporter
 
-    async def export_otlp(self, request: ExportTraceServiceRequest, project_id: str) -> IngestResult:
+    async def export_otlp(
+        self, request: ExportTraceServiceRequest, project_id: str, transport: str
+    ) -> IngestResult:
         """Map and export; raises `ExportError` (retryable) when the spans are not durable."""
         mapped = map_export_request(request, project_id)
-        if mapped.records:
-            await self._exporter.export(project_id, mapped.records)
-        message = "; ".join(mapped.errors)
         if mapped.rejected:
-            logger.info("spans rejected count=%d reason=%r", mapped.rejected, message[:500])
-        return IngestResult(len(mapped.records), mapped.rejected, message)
+            RECEIVER_REFUSED_SPANS.labels(transport, "invalid_span").inc(mapped.rejected)
+            logger.info("spans rejected count=%d reason=%r", mapped.rejected, "; ".join(mapped.errors)[:500])
+        if mapped.records:
+            await self._export(project_id, mapped.records, transport, whole_trace=False)
+        return IngestResult(len(mapped.records), mapped.rejected, "; ".join(mapped.errors))
 
-    async def export_prela(self, doc: dict[str, Any], project_id: str) -> str:
+    async def export_prela(self, doc: dict[str, Any], project_id: str, transport: str) -> str:
         """Map the seed's Prela JSON trace and export it; returns its trace id."""
         trace_id, records = map_prela_trace(doc, project_id)
-        await self._exporter.export(project_id, records, whole_trace=True)
+        await self._export(project_id, records, transport, whole_trace=True)
         return trace_id
+
+    async def _export(
+        self, project_id: str, records: Sequence[SpanRecord], transport: str, whole_trace: bool
+    ) -> None:
+        try:
+            await self._exporter.export(project_id, records, whole_trace=whole_trace)
+        except ExportError as exc:
+            reason = "overloaded" if isinstance(exc, Overloaded) else "unavailable"
+            RECEIVER_REFUSED_SPANS.labels(transport, reason).inc(len(records))
+            raise
+        RECEIVER_ACCEPTED_SPANS.labels(transport).inc(len(records))

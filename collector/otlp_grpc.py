@@ -9,6 +9,7 @@ would answer INTERNAL). Message size is capped by grpc itself
 from __future__ import annotations
 
 import logging
+import time
 
 import grpc
 from google.protobuf.message import DecodeError
@@ -20,11 +21,18 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 
 from prela.collector.errors import InvalidPayload
 from prela.collector.ingest import Ingest
-from prela.exporters.base import ExportError
+from prela.exporters.base import ExportError, Overloaded
+from prela.telemetry.metrics import RECEIVER_REFUSED_REQUESTS, RECEIVER_REQUEST_SECONDS
 
 logger = logging.getLogger(__name__)
 
 SERVICE = "opentelemetry.proto.collector.trace.v1.TraceService"
+TRANSPORT = "grpc"
+
+
+def _code_name(context: grpc.aio.ServicerContext) -> str:
+    code = context.code()
+    return code.name if isinstance(code, grpc.StatusCode) else "OK"
 
 
 class OtlpGrpcReceiver:
@@ -33,24 +41,45 @@ class OtlpGrpcReceiver:
         self._project_id = project_id
 
     async def export(self, body: bytes, context: grpc.aio.ServicerContext) -> ExportTraceServiceResponse:
+        started = time.perf_counter()
+        try:
+            return await self._export(body, context)
+        finally:
+            elapsed = time.perf_counter() - started
+            RECEIVER_REQUEST_SECONDS.labels(TRANSPORT).observe(elapsed)
+            logger.info(
+                "ingest request transport=grpc code=%s bytes=%d duration_ms=%.1f",
+                _code_name(context), len(body), elapsed * 1000,
+            )  # fmt: skip
+
+    async def _export(self, body: bytes, context: grpc.aio.ServicerContext) -> ExportTraceServiceResponse:
         try:
             try:
                 request = ExportTraceServiceRequest.FromString(body)
             except DecodeError as exc:
                 raise InvalidPayload(f"not a valid ExportTraceServiceRequest: {exc}") from None
-            result = await self._ingest.export_otlp(request, self._project_id)
+            result = await self._ingest.export_otlp(request, self._project_id, TRANSPORT)
         except InvalidPayload as exc:
-            logger.info("ingest refused grpc_status=INVALID_ARGUMENT reason=%r", str(exc)[:300])
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+            await self._refuse(context, "decode", grpc.StatusCode.INVALID_ARGUMENT, str(exc))
         except ExportError as exc:
-            logger.info("ingest refused grpc_status=UNAVAILABLE reason=%r", str(exc)[:300])
-            await context.abort(grpc.StatusCode.UNAVAILABLE, str(exc))
+            reason = "overloaded" if isinstance(exc, Overloaded) else "unavailable"
+            await self._refuse(context, reason, grpc.StatusCode.UNAVAILABLE, str(exc))
         response = ExportTraceServiceResponse()
         if result.rejected:
             response.partial_success.CopyFrom(
                 ExportTracePartialSuccess(rejected_spans=result.rejected, error_message=result.message)
             )
         return response
+
+    @staticmethod
+    async def _refuse(
+        context: grpc.aio.ServicerContext, reason: str, code: grpc.StatusCode, message: str
+    ) -> None:
+        RECEIVER_REFUSED_REQUESTS.labels(TRANSPORT, reason).inc()
+        logger.info(
+            "ingest refused transport=grpc code=%s reason=%s message=%r", code.name, reason, message[:300]
+        )
+        await context.abort(code, message)
 
     def handler(self) -> grpc.GenericRpcHandler:
         return grpc.method_handlers_generic_handler(

@@ -8,6 +8,7 @@ with Retry-After; partial success lists `rejected_spans`.
 from __future__ import annotations
 
 import logging
+import time
 import zlib
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -31,10 +32,12 @@ from prela.collector.errors import InvalidPayload, PayloadTooLarge, UnsupportedM
 from prela.collector.ingest import Ingest
 from prela.collector.otlp_json import otlp_json_to_request
 from prela.collector.prela_json import is_prela_trace
-from prela.exporters.base import ExportError
+from prela.exporters.base import ExportError, Overloaded
+from prela.telemetry.metrics import RECEIVER_REFUSED_REQUESTS, RECEIVER_REQUEST_SECONDS, metrics_endpoint
 
 logger = logging.getLogger(__name__)
 
+TRANSPORT = "http"
 PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
 _PROTOBUF_TYPES = {PROTOBUF, "application/protobuf"}
@@ -90,6 +93,17 @@ class OtlpHttpReceiver:
         self._project_id = project_id
 
     async def traces(self, request: Request) -> Response:
+        started = time.perf_counter()
+        response = await self._traces(request)
+        elapsed = time.perf_counter() - started
+        RECEIVER_REQUEST_SECONDS.labels(TRANSPORT).observe(elapsed)
+        logger.info(
+            "ingest request transport=http status=%d bytes=%s duration_ms=%.1f",
+            response.status_code, request.headers.get("content-length", "-"), elapsed * 1000,
+        )  # fmt: skip
+        return response
+
+    async def _traces(self, request: Request) -> Response:
         media = _media_type(request)
         as_json = media == JSON
         try:
@@ -102,22 +116,25 @@ class OtlpHttpReceiver:
                 return await self._json(body)
             return await self._protobuf(body)
         except InvalidPayload as exc:
-            return self._error(400, _INVALID_ARGUMENT, str(exc), as_json)
+            return self._refuse("decode", 400, _INVALID_ARGUMENT, str(exc), as_json)
         except PayloadTooLarge as exc:
-            return self._error(413, _RESOURCE_EXHAUSTED, str(exc), as_json)
+            return self._refuse("too_large", 413, _RESOURCE_EXHAUSTED, str(exc), as_json)
         except UnsupportedMediaType as exc:
-            return self._error(415, _INVALID_ARGUMENT, str(exc), as_json)
+            return self._refuse("unsupported_media", 415, _INVALID_ARGUMENT, str(exc), as_json)
         except ExportError as exc:
-            return self._error(503, _UNAVAILABLE, str(exc), as_json, {"Retry-After": self._retry_after})
+            reason = "overloaded" if isinstance(exc, Overloaded) else "unavailable"
+            return self._refuse(
+                reason, 503, _UNAVAILABLE, str(exc), as_json, {"Retry-After": self._retry_after}
+            )
         except ClientDisconnect:
-            return Response(status_code=400)
+            return self._refuse("disconnected", 400, _INVALID_ARGUMENT, "client disconnected", as_json)
 
     async def _protobuf(self, body: bytes) -> Response:
         try:
             otlp = ExportTraceServiceRequest.FromString(body)
         except DecodeError as exc:
             raise InvalidPayload(f"body is not a valid ExportTraceServiceRequest protobuf: {exc}") from None
-        result = await self._ingest.export_otlp(otlp, self._project_id)
+        result = await self._ingest.export_otlp(otlp, self._project_id, TRANSPORT)
         response = ExportTraceServiceResponse()
         if result.rejected:
             response.partial_success.CopyFrom(
@@ -131,24 +148,36 @@ class OtlpHttpReceiver:
         except orjson.JSONDecodeError as exc:
             raise InvalidPayload(f"body is not valid JSON: {exc}") from None
         if is_prela_trace(doc):
-            trace_id = await self._ingest.export_prela(doc, self._project_id)
+            trace_id = await self._ingest.export_prela(doc, self._project_id, TRANSPORT)
             return JSONResponse({"status": "accepted", "trace_id": trace_id})
         if not isinstance(doc, dict):
             raise InvalidPayload(
                 f"JSON body must be an object (OTLP ExportTraceServiceRequest or a Prela trace), "
                 f"got {type(doc).__name__}"
             )
-        result = await self._ingest.export_otlp(otlp_json_to_request(doc), self._project_id)
+        result = await self._ingest.export_otlp(otlp_json_to_request(doc), self._project_id, TRANSPORT)
         partial: dict[str, Any] = {}
         if result.rejected:
             # proto3 JSON mapping: int64 as a string
             partial = {"rejectedSpans": str(result.rejected), "errorMessage": result.message}
         return JSONResponse({"partialSuccess": partial})
 
-    def _error(
-        self, http_status: int, code: int, message: str, as_json: bool, headers: dict[str, str] | None = None
+    def _refuse(
+        self,
+        reason: str,
+        http_status: int,
+        code: int,
+        message: str,
+        as_json: bool,
+        headers: dict[str, str] | None = None,
     ) -> Response:
-        logger.info("ingest refused http_status=%d reason=%r", http_status, message[:300])
+        RECEIVER_REFUSED_REQUESTS.labels(TRANSPORT, reason).inc()
+        logger.info(
+            "ingest refused transport=http http_status=%d reason=%s message=%r",
+            http_status,
+            reason,
+            message[:300],
+        )
         if as_json:
             return JSONResponse({"code": code, "message": message}, status_code=http_status, headers=headers)
         body = Status(code=code, message=message).SerializeToString()
@@ -174,8 +203,12 @@ def health_endpoint(check: HealthCheck | None) -> Callable[[Request], Awaitable[
 
 
 def build_otlp_http_app(
-    receiver: OtlpHttpReceiver, cors_origins: list[str] | None = None, health: HealthCheck | None = None
+    receiver: OtlpHttpReceiver,
+    cors_origins: list[str] | None = None,
+    health: HealthCheck | None = None,
+    ready: HealthCheck | None = None,
 ) -> Starlette:
+    """`/v1/traces`, `/health` (dependency state, cheap), `/ready` (live dependency probes), `/metrics`."""
     middleware = []
     if cors_origins:  # browser SDKs post from the app's origin
         middleware.append(
@@ -190,6 +223,8 @@ def build_otlp_http_app(
         routes=[
             Route("/v1/traces", receiver.traces, methods=["POST"]),
             Route("/health", health_endpoint(health), methods=["GET"]),
+            Route("/ready", health_endpoint(ready or health), methods=["GET"]),
+            Route("/metrics", metrics_endpoint, methods=["GET"]),
         ],
         middleware=middleware,
     )

@@ -17,8 +17,15 @@ from typing import Any
 
 import clickhouse_connect
 from clickhouse_connect.driver.client import Client
+from clickhouse_connect.driver.insert import InsertContext
 
 from prela.model import SPAN_COLUMNS, SpanRecord
+from prela.telemetry.metrics import (
+    WRITER_INSERT_ERRORS,
+    WRITER_INSERT_SECONDS,
+    WRITER_INSERTED_BATCHES,
+    WRITER_INSERTED_SPANS,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -72,20 +79,30 @@ class ClickHouseWriter:
     def __init__(self, client: Client, database: str) -> None:
         self._client = client
         self._table = f"{database}.spans"
+        self._context: InsertContext | None = None
 
     def insert(self, records: Sequence[SpanRecord], settings: dict[str, Any] | None = None) -> None:
+        """Insert one batch; not thread-safe (one writer thread or task per instance)."""
         if not records:
             return
         started = time.perf_counter()
-        columns = [list(column) for column in zip(*records, strict=True)]
-        self._client.insert(
-            self._table,
-            columns,
-            column_names=list(INSERT_COLUMNS),
-            column_oriented=True,
-            settings=settings,
-        )
-        logger.debug("inserted spans=%d seconds=%.4f", len(records), time.perf_counter() - started)
+        try:
+            if self._context is None:  # reused: describing the table once saves a query per insert
+                self._context = self._client.create_insert_context(
+                    self._table, column_names=list(INSERT_COLUMNS), column_oriented=True
+                )
+            context = self._context
+            context.data = [list(column) for column in zip(*records, strict=True)]
+            context.settings = dict(settings or {})
+            self._client.insert(context=context)
+        except Exception:
+            WRITER_INSERT_ERRORS.inc()
+            raise
+        elapsed = time.perf_counter() - started
+        WRITER_INSERT_SECONDS.observe(elapsed)
+        WRITER_INSERTED_SPANS.inc(len(records))
+        WRITER_INSERTED_BATCHES.inc()
+        logger.debug("inserted spans=%d seconds=%.4f", len(records), elapsed)
 
     def ping(self) -> bool:
         try:

@@ -24,6 +24,7 @@ from aiokafka.helpers import create_ssl_context
 from prela.exporters.base import Unavailable
 from prela.model import SpanRecord
 from prela.proto.codec import encode_batch
+from prela.telemetry.metrics import EXPORTER_FAILED_SPANS, EXPORTER_SENT_SPANS
 
 logger = logging.getLogger(__name__)
 
@@ -141,12 +142,14 @@ class KafkaExporter:
             enable_idempotence=False,  # replays are folded by the store; Tansu lacks idempotent producers
         )
         self._started = False
+        self.healthy = False
 
     async def start(self) -> None:
         """Connect; a broker that is down now is not fatal: exports fail retryably until it is back."""
         try:
             await asyncio.wait_for(self._producer.start(), self._config.ack_timeout_s)
             self._started = True
+            self.healthy = True
         except (KafkaError, TimeoutError, OSError) as exc:
             logger.warning(
                 "kafka not reachable at start bootstrap=%s error=%r", self._config.bootstrap_servers, exc
@@ -164,7 +167,11 @@ class KafkaExporter:
         try:
             await asyncio.wait_for(self._send_all(topic, messages), self._config.ack_timeout_s)
         except (KafkaError, TimeoutError, OSError) as exc:
+            self.healthy = False
+            EXPORTER_FAILED_SPANS.labels("kafka").inc(len(records))
             raise Unavailable(f"Kafka did not acknowledge the spans ({type(exc).__name__}), retry") from None
+        self.healthy = True
+        EXPORTER_SENT_SPANS.labels("kafka").inc(len(records))
 
     async def _send_all(self, topic: str, messages: list[tuple[bytes, bytes]]) -> None:
         if not self._started:
@@ -180,6 +187,7 @@ class KafkaExporter:
             if not self._started:
                 await asyncio.wait_for(self._producer.start(), 2)
                 self._started = True
-            return bool(await asyncio.wait_for(self._producer.client.fetch_all_metadata(), 2))
+            self.healthy = bool(await asyncio.wait_for(self._producer.client.fetch_all_metadata(), 2))
         except Exception:  # any failure means: not reachable
-            return False
+            self.healthy = False
+        return self.healthy

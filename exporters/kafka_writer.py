@@ -24,6 +24,7 @@ from prela.exporters.clickhouse import ClickHouseWriter
 from prela.exporters.kafka import KafkaConfig
 from prela.model import SpanRecord
 from prela.proto.codec import decode_batch
+from prela.telemetry.metrics import WRITER_CONSUMER_LAG, WRITER_DEAD_LETTERED
 
 logger = logging.getLogger(__name__)
 
@@ -191,6 +192,7 @@ class KafkaClickHouseWriter:
                     self._config.topic_dead_letter, message.value or b"", key=message.key, headers=headers
                 )
                 self.stats.dead_lettered += 1
+                WRITER_DEAD_LETTERED.inc()
                 logger.warning(
                     "dead-lettered topic=%s partition=%d offset=%d reason=%r",
                     message.topic, message.partition, message.offset, reason,
@@ -250,7 +252,9 @@ class KafkaClickHouseWriter:
                 position = await asyncio.wait_for(self._consumer.position(tp), 1)
             except (KafkaError, TimeoutError):
                 continue
-            self.stats.lag[(tp.topic, tp.partition)] = max(0, highwater - position)
+            lag = max(0, highwater - position)
+            self.stats.lag[(tp.topic, tp.partition)] = lag
+            WRITER_CONSUMER_LAG.labels(tp.topic, str(tp.partition)).set(lag)
 
     async def check_kafka(self) -> bool:
         try:

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from prela.exporters.base import Overloaded, Unavailable
 from prela.exporters.clickhouse import ClickHouseWriter
 from prela.model import SpanRecord
+from prela.telemetry.metrics import QUEUE_CAPACITY_SPANS, QUEUE_SPANS
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +43,8 @@ class SpanQueue:
         self._depth = 0
         self._closed = False
         self._cond = threading.Condition()
+        QUEUE_CAPACITY_SPANS.set(capacity_spans)
+        QUEUE_SPANS.set_function(lambda: self._depth)
 
     @property
     def depth(self) -> int:

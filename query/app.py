@@ -18,6 +18,7 @@ from starlette.routing import Route
 from prela.model import SPAN_TYPES
 from prela.model.timestamps import parse_timestamp
 from prela.query.store import InvalidCursor, TraceFilter, TraceStore
+from prela.telemetry.metrics import RouteMetricsMiddleware, metrics_endpoint
 
 logger = logging.getLogger(__name__)
 
@@ -119,7 +120,7 @@ def build_query_app(
     store: TraceStore, project_of: Callable[[Request], str], cors_origins: list[str] | None = None
 ) -> Starlette:
     api = QueryApi(store, project_of)
-    middleware = []
+    middleware = [Middleware(RouteMetricsMiddleware)]
     if cors_origins:
         middleware.append(
             Middleware(
@@ -132,8 +133,10 @@ def build_query_app(
     return Starlette(
         routes=[
             Route("/api/v1/health", api.health, methods=["GET"]),
+            Route("/ready", api.health, methods=["GET"]),
             Route("/api/v1/traces", api.list_traces, methods=["GET"]),
             Route("/api/v1/traces/{trace_id:path}", api.get_trace, methods=["GET"]),
+            Route("/metrics", metrics_endpoint, methods=["GET"]),
         ],
         middleware=middleware,
         exception_handlers={ClickHouseError: _store_unavailable},

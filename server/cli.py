@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 from pathlib import Path
 
@@ -11,6 +12,8 @@ from pydantic import ValidationError
 from prela import __version__
 from prela.server.logs import configure_logging
 from prela.server.settings import Settings
+
+logger = logging.getLogger("prela.server")
 
 
 def _settings(**overrides: object) -> Settings:
@@ -54,6 +57,7 @@ def serve(
         query_port=query_port,
     )
     configure_logging(settings.log_level, settings.environment)
+    _log_configuration(settings, "serve")
     from prela.server.serve import serve as run
 
     sys.exit(run(settings))
@@ -103,8 +107,13 @@ def migrate() -> None:
         raise click.UsageError(str(exc)) from None
 
 
+def _log_configuration(settings: Settings, role: str) -> None:
+    logger.info("starting role=%s version=%s configuration=%s", role, __version__, settings.masked())
+
+
 def _run_role(settings: Settings, role: str) -> None:
     configure_logging(settings.log_level, settings.environment)
+    _log_configuration(settings, role)
     from prela.server import scaleout
     from prela.server.runtime import run_role
 

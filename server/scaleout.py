@@ -22,6 +22,7 @@ from prela.query.app import build_query_app
 from prela.query.store import TraceStore
 from prela.server.runtime import Servers, http_server
 from prela.server.settings import Settings
+from prela.telemetry.metrics import metrics_endpoint
 
 logger = logging.getLogger(__name__)
 
@@ -74,6 +75,9 @@ async def run_collector(settings: Settings, stop: asyncio.Event) -> bool:
     project_id = settings.project_id
 
     async def health() -> dict[str, bool]:
+        return {"kafka": exporter.healthy or await exporter.check()}
+
+    async def ready() -> dict[str, bool]:
         return {"kafka": await exporter.check()}
 
     grpc_server, grpc_port = build_grpc_server(
@@ -86,6 +90,7 @@ async def run_collector(settings: Settings, stop: asyncio.Event) -> bool:
         OtlpHttpReceiver(ingest, settings.max_request_bytes, settings.retry_after_seconds, project_id),
         cors_origins=settings.cors_origins,
         health=health,
+        ready=ready,
     )
     servers = Servers(
         [http_server(app, settings.host, settings.otlp_http_port, settings.drain_timeout_s)],
@@ -122,6 +127,9 @@ async def run_writer(settings: Settings, stop: asyncio.Event) -> bool:
     )
 
     async def health() -> dict[str, bool]:
+        return {"kafka": writer.stats.kafka_ok, "clickhouse": writer.stats.clickhouse_ok}
+
+    async def ready() -> dict[str, bool]:
         kafka_ok, clickhouse_ok = await asyncio.gather(
             writer.check_kafka(), asyncio.to_thread(clickhouse.ping)
         )
@@ -143,7 +151,9 @@ async def run_writer(settings: Settings, stop: asyncio.Event) -> bool:
     app = Starlette(
         routes=[
             Route("/health", health_endpoint(health), methods=["GET"]),
+            Route("/ready", health_endpoint(ready), methods=["GET"]),
             Route("/stats", stats, methods=["GET"]),
+            Route("/metrics", metrics_endpoint, methods=["GET"]),
         ]
     )
     servers = Servers([http_server(app, settings.host, settings.metrics_port, 5)], None, 5)

@@ -39,8 +39,13 @@ async def run_embedded(settings: Settings, stop: asyncio.Event) -> bool:
     ingest = Ingest(QueueExporter(queue, ack_timeout_s=settings.ack_timeout_s))
     project_id = settings.project_id
 
+    store = TraceStore(client, settings.clickhouse_database)
+
     async def health() -> dict[str, bool]:
         return {"clickhouse": writer.healthy}
+
+    async def ready() -> dict[str, bool]:
+        return {"clickhouse": writer.healthy and await asyncio.to_thread(store.ping)}
 
     grpc_server, grpc_port = build_grpc_server(
         OtlpGrpcReceiver(ingest, project_id),
@@ -52,9 +57,10 @@ async def run_embedded(settings: Settings, stop: asyncio.Event) -> bool:
         OtlpHttpReceiver(ingest, settings.max_request_bytes, settings.retry_after_seconds, project_id),
         cors_origins=settings.cors_origins,
         health=health,
+        ready=ready,
     )
     query_app = build_query_app(
-        TraceStore(client, settings.clickhouse_database),
+        store,
         project_of=lambda request: project_id,
         cors_origins=settings.cors_origins,
     )

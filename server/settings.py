@@ -11,12 +11,19 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import quote, unquote, urlsplit
 
-from pydantic import AliasChoices, Field, field_validator
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+_SECRET_WORDS = ("password", "secret", "token", "api_key")
 
-def _env(name: str) -> Any:
-    return Field(validation_alias=AliasChoices(name, name.lower()))
+
+def _strip_credentials(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url
+    host = parts.hostname or ""
+    port = f":{parts.port}" if parts.port else ""
+    return parts._replace(netloc=f"***@{host}{port}").geturl()
 
 
 class Settings(BaseSettings):
@@ -93,6 +100,19 @@ class Settings(BaseSettings):
         if not value.replace("_", "").isalnum():
             raise ValueError(f"must be letters, digits and underscores, got {value!r}")
         return value
+
+    def masked(self) -> dict[str, Any]:
+        """The effective settings for the start-up log: secrets replaced, URL credentials removed."""
+        shown: dict[str, Any] = {}
+        for name, value in self.model_dump().items():
+            if value is None or value == "":
+                continue
+            if any(word in name for word in _SECRET_WORDS):
+                value = "***"
+            elif isinstance(value, str) and "://" in value:
+                value = _strip_credentials(value)
+            shown[name] = str(value) if isinstance(value, Path) else value
+        return shown
 
     def with_overrides(self, **overrides: Any) -> Settings:
         """A copy with the CLI flags that were given (None means: not given)."""

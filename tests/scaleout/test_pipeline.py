@@ -19,6 +19,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
 from tests.integration.test_bad_input import request_of, span
+from tests.integration.test_metrics import samples, value
 from tests.integration.test_seed_payload import SEED_PAYLOAD
 from tests.scaleout.conftest import (
     Broker,
@@ -64,6 +65,16 @@ def test_otel_exporter_spans_arrive_once_with_fields_intact(broker: Broker, tmp_
         assert provider.force_flush(10_000)
         provider.shutdown()
         wait_inserted(writer, 100)
+        collector_metrics = samples(f"{collector.url('http')}/metrics")
+        assert value(collector_metrics, "prela_receiver_accepted_spans_total", transport="grpc") == 100
+        assert value(collector_metrics, "prela_exporter_sent_spans_total", exporter="kafka") == 100
+        writer_metrics = samples(f"{writer.url('metrics')}/metrics")
+        assert value(writer_metrics, "prela_writer_inserted_spans_total") >= 100
+        lags = [v for (name, _), v in writer_metrics.items() if name == "prela_writer_consumer_lag_messages"]
+        assert lags and set(lags) == {0.0}
+        assert httpx.get(f"{writer.url('metrics')}/ready", timeout=10).json() == {
+            "status": "ok", "kafka": "ok", "clickhouse": "ok",
+        }  # fmt: skip
     finally:
         collector.stop()
         assert writer.stop() == 0
@@ -138,6 +149,7 @@ def test_paused_broker_gives_retryable_errors_and_loses_nothing_acknowledged(
         broker.pause()
         time.sleep(4.0)
         assert httpx.get(f"{collector.url('http')}/health", timeout=10).status_code == 503
+        assert httpx.get(f"{collector.url('http')}/ready", timeout=10).status_code == 503
         broker.resume()
         before_resume = len(acknowledged)
         time.sleep(4.0)
@@ -146,6 +158,7 @@ def test_paused_broker_gives_retryable_errors_and_loses_nothing_acknowledged(
         assert refused, "no request was refused while the broker was paused"
         assert len(acknowledged) > before_resume, "traffic did not resume after the broker came back"
         assert httpx.get(f"{collector.url('http')}/health", timeout=10).status_code == 200
+        assert httpx.get(f"{collector.url('http')}/ready", timeout=10).status_code == 200
         wait_inserted(writer, len(acknowledged) * 10, timeout=90)
     finally:
         stop.set()

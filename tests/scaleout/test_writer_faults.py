@@ -50,7 +50,9 @@ def record(trace_id: str, i: int) -> SpanRecord:
     )  # fmt: skip
 
 
-async def committed(broker: Broker, group: str, partitions: list[TopicPartition]) -> dict[TopicPartition, Any]:
+async def committed(
+    broker: Broker, group: str, partitions: list[TopicPartition]
+) -> dict[TopicPartition, Any]:
     consumer = AIOKafkaConsumer(bootstrap_servers=broker.bootstrap, group_id=group, enable_auto_commit=False)
     await consumer.start()
     try:
@@ -94,7 +96,9 @@ async def test_clickhouse_outage_commits_nothing_and_recovers(broker: Broker, tm
         await asyncio.wait_for(task, 30)
         assert writer.stats.clickhouse_ok
         offsets = await committed(broker, "g-outage", partitions)
-        assert sum(o or 0 for o in offsets.values()) == len(encode_messages("p", records, config.max_message_bytes))
+        assert sum(o or 0 for o in offsets.values()) == len(
+            encode_messages("p", records, config.max_message_bytes)
+        )
         assert client.query("SELECT count() FROM prela.spans FINAL").result_rows == [(300,)]
     finally:
         close_all()

@@ -1,0 +1,114 @@
+"""Every Prometheus metric Prela exposes, defined once (prometheus-client's default registry).
+
+Names follow Prometheus conventions: `prela_` prefix, units in names, `_total`
+counters, histograms in seconds. Labels only take bounded values: transport,
+reason, route templates, status codes, topic/partition — never trace ids, keys
+or project ids.
+"""
+
+from __future__ import annotations
+
+import time
+
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Counter, Gauge, Histogram, generate_latest
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+# Receivers
+RECEIVER_ACCEPTED_SPANS = Counter(
+    "prela_receiver_accepted_spans_total", "Spans accepted and made durable, by transport.", ["transport"]
+)
+RECEIVER_REFUSED_SPANS = Counter(
+    "prela_receiver_refused_spans_total",
+    "Spans refused, by transport and reason (invalid_span, overloaded, unavailable, auth, rate_limited; "
+    "decode and too_large count requests whose spans could not be counted as 0 here).",
+    ["transport", "reason"],
+)
+RECEIVER_REFUSED_REQUESTS = Counter(
+    "prela_receiver_refused_requests_total",
+    "Export requests refused as a whole, by transport and reason.",
+    ["transport", "reason"],
+)
+RECEIVER_REQUEST_SECONDS = Histogram(
+    "prela_receiver_request_duration_seconds",
+    "Time to answer an export request, by transport.",
+    ["transport"],
+    buckets=LATENCY_BUCKETS,
+)
+
+# Embedded pipeline
+QUEUE_SPANS = Gauge("prela_queue_spans", "Spans waiting in the in-process queue.")
+QUEUE_CAPACITY_SPANS = Gauge("prela_queue_capacity_spans", "Capacity of the in-process queue, in spans.")
+
+# Kafka exporter
+EXPORTER_SENT_SPANS = Counter(
+    "prela_exporter_sent_spans_total", "Spans acknowledged by the exporter's destination.", ["exporter"]
+)
+EXPORTER_FAILED_SPANS = Counter(
+    "prela_exporter_failed_spans_total",
+    "Spans the exporter could not deliver (client told to retry).",
+    ["exporter"],
+)
+
+# Writers (embedded and Kafka → ClickHouse)
+WRITER_INSERTED_SPANS = Counter("prela_writer_inserted_spans_total", "Spans inserted into ClickHouse.")
+WRITER_INSERTED_BATCHES = Counter("prela_writer_inserted_batches_total", "Insert batches into ClickHouse.")
+WRITER_INSERT_ERRORS = Counter("prela_writer_insert_errors_total", "Failed ClickHouse inserts (retried).")
+WRITER_INSERT_SECONDS = Histogram(
+    "prela_writer_insert_duration_seconds", "Time of one ClickHouse insert.", buckets=LATENCY_BUCKETS
+)
+WRITER_CONSUMER_LAG = Gauge(
+    "prela_writer_consumer_lag_messages",
+    "Messages not yet consumed, per topic partition.",
+    ["topic", "partition"],
+)
+WRITER_DEAD_LETTERED = Counter(
+    "prela_writer_dead_lettered_messages_total", "Undecodable messages sent to the dead-letter topic."
+)
+
+# Query API
+QUERY_REQUESTS = Counter(
+    "prela_query_requests_total", "Query API requests, by route template and status.", ["route", "status"]
+)
+QUERY_REQUEST_SECONDS = Histogram(
+    "prela_query_request_duration_seconds",
+    "Query API latency, by route template.",
+    ["route"],
+    buckets=LATENCY_BUCKETS,
+)
+
+
+async def metrics_endpoint(request: Request) -> Response:
+    """`GET /metrics` in the Prometheus text format."""
+    return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+
+
+class RouteMetricsMiddleware:
+    """Counts and times requests by route template (never the raw path) and status."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            route = scope.get("route")
+            template = getattr(route, "path", None) or "unmatched"
+            QUERY_REQUESTS.labels(template, str(status)).inc()
+            QUERY_REQUEST_SECONDS.labels(template).observe(time.perf_counter() - started)
