@@ -12,11 +12,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from prela.collector.mapping import map_export_request
+from prela.collector.otlp_json import otlp_json_to_request
 from prela.collector.prela_json import map_prela_trace
-from prela.exporters.base import ExportError, Overloaded, SpanExporter
+from prela.exporters.base import ExportError, Overloaded, RawRequest, SpanExporter
+from prela.exporters.clickhouse import ClickHouseWriter
+from prela.exporters.wal import PayloadKind, WalEntry, WriteAheadLog
 from prela.model import SpanRecord
 from prela.telemetry.metrics import RECEIVER_ACCEPTED_SPANS, RECEIVER_REFUSED_SPANS
 
@@ -37,7 +41,11 @@ class Ingest:
         self._exporter = exporter
 
     async def export_otlp(
-        self, request: ExportTraceServiceRequest, project_id: str, transport: str
+        self,
+        request: ExportTraceServiceRequest,
+        project_id: str,
+        transport: str,
+        raw: RawRequest | None = None,
     ) -> IngestResult:
         """Map and export; raises `ExportError` (retryable) when the spans are not durable."""
         mapped = map_export_request(request, project_id)
@@ -45,22 +53,64 @@ class Ingest:
             RECEIVER_REFUSED_SPANS.labels(transport, "invalid_span").inc(mapped.rejected)
             logger.info("spans rejected count=%d reason=%r", mapped.rejected, "; ".join(mapped.errors)[:500])
         if mapped.records:
-            await self._export(project_id, mapped.records, transport, whole_trace=False)
+            await self._export(project_id, mapped.records, transport, False, raw)
         return IngestResult(len(mapped.records), mapped.rejected, "; ".join(mapped.errors))
 
-    async def export_prela(self, doc: dict[str, Any], project_id: str, transport: str) -> str:
+    async def export_prela(
+        self, doc: dict[str, Any], project_id: str, transport: str, raw: RawRequest | None = None
+    ) -> str:
         """Map the seed's Prela JSON trace and export it; returns its trace id."""
         trace_id, records = map_prela_trace(doc, project_id)
-        await self._export(project_id, records, transport, whole_trace=True)
+        await self._export(project_id, records, transport, True, raw)
         return trace_id
 
     async def _export(
-        self, project_id: str, records: Sequence[SpanRecord], transport: str, whole_trace: bool
+        self,
+        project_id: str,
+        records: Sequence[SpanRecord],
+        transport: str,
+        whole_trace: bool,
+        raw: RawRequest | None,
     ) -> None:
         try:
-            await self._exporter.export(project_id, records, whole_trace=whole_trace)
+            await self._exporter.export(project_id, records, whole_trace=whole_trace, raw=raw)
         except ExportError as exc:
             reason = "overloaded" if isinstance(exc, Overloaded) else "unavailable"
             RECEIVER_REFUSED_SPANS.labels(transport, reason).inc(len(records))
             raise
         RECEIVER_ACCEPTED_SPANS.labels(transport).inc(len(records))
+
+
+def records_of(entry: WalEntry) -> list[SpanRecord]:
+    """The spans of a logged request, mapped exactly as when it was received."""
+    if entry.kind is PayloadKind.OTLP_PROTOBUF:
+        request = ExportTraceServiceRequest.FromString(entry.payload)
+        return map_export_request(request, entry.project_id).records
+    doc = orjson.loads(entry.payload)
+    if entry.kind is PayloadKind.OTLP_JSON:
+        return map_export_request(otlp_json_to_request(doc), entry.project_id).records
+    return map_prela_trace(doc, entry.project_id)[1]
+
+
+def replay_wal(wal: WriteAheadLog, writer: ClickHouseWriter, batch_spans: int) -> int:
+    """Store the requests logged but not checkpointed before the last stop; returns the span count."""
+    replayed = 0
+    batch: list[SpanRecord] = []
+    last_lsn = 0
+    for entry in wal.pending():
+        try:
+            batch.extend(records_of(entry))
+        except Exception:  # logged only after it decoded once: cannot happen unless the file was edited
+            logger.exception("wal: skipping an entry that no longer decodes lsn=%d", entry.lsn)
+        last_lsn = entry.lsn
+        if len(batch) >= batch_spans:
+            writer.insert(batch)
+            replayed += len(batch)
+            batch = []
+            wal.checkpoint(last_lsn)
+    if batch:
+        writer.insert(batch)
+        replayed += len(batch)
+    if last_lsn:
+        wal.checkpoint(last_lsn)
+    return replayed

@@ -21,7 +21,8 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 
 from prela.collector.errors import InvalidPayload
 from prela.collector.ingest import Ingest
-from prela.exporters.base import ExportError, Overloaded
+from prela.exporters.base import ExportError, Overloaded, RawRequest
+from prela.exporters.wal import PayloadKind
 from prela.telemetry.metrics import RECEIVER_REFUSED_REQUESTS, RECEIVER_REQUEST_SECONDS
 
 logger = logging.getLogger(__name__)
@@ -58,7 +59,9 @@ class OtlpGrpcReceiver:
                 request = ExportTraceServiceRequest.FromString(body)
             except DecodeError as exc:
                 raise InvalidPayload(f"not a valid ExportTraceServiceRequest: {exc}") from None
-            result = await self._ingest.export_otlp(request, self._project_id, TRANSPORT)
+            result = await self._ingest.export_otlp(
+                request, self._project_id, TRANSPORT, RawRequest(PayloadKind.OTLP_PROTOBUF, body)
+            )
         except InvalidPayload as exc:
             await self._refuse(context, "decode", grpc.StatusCode.INVALID_ARGUMENT, str(exc))
         except ExportError as exc:

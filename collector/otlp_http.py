@@ -32,7 +32,8 @@ from prela.collector.errors import InvalidPayload, PayloadTooLarge, UnsupportedM
 from prela.collector.ingest import Ingest
 from prela.collector.otlp_json import otlp_json_to_request
 from prela.collector.prela_json import is_prela_trace
-from prela.exporters.base import ExportError, Overloaded
+from prela.exporters.base import ExportError, Overloaded, RawRequest
+from prela.exporters.wal import PayloadKind
 from prela.telemetry.metrics import RECEIVER_REFUSED_REQUESTS, RECEIVER_REQUEST_SECONDS, metrics_endpoint
 
 logger = logging.getLogger(__name__)
@@ -134,7 +135,9 @@ class OtlpHttpReceiver:
             otlp = ExportTraceServiceRequest.FromString(body)
         except DecodeError as exc:
             raise InvalidPayload(f"body is not a valid ExportTraceServiceRequest protobuf: {exc}") from None
-        result = await self._ingest.export_otlp(otlp, self._project_id, TRANSPORT)
+        result = await self._ingest.export_otlp(
+            otlp, self._project_id, TRANSPORT, RawRequest(PayloadKind.OTLP_PROTOBUF, body)
+        )
         response = ExportTraceServiceResponse()
         if result.rejected:
             response.partial_success.CopyFrom(
@@ -148,14 +151,18 @@ class OtlpHttpReceiver:
         except orjson.JSONDecodeError as exc:
             raise InvalidPayload(f"body is not valid JSON: {exc}") from None
         if is_prela_trace(doc):
-            trace_id = await self._ingest.export_prela(doc, self._project_id, TRANSPORT)
+            trace_id = await self._ingest.export_prela(
+                doc, self._project_id, TRANSPORT, RawRequest(PayloadKind.PRELA_JSON, body)
+            )
             return JSONResponse({"status": "accepted", "trace_id": trace_id})
         if not isinstance(doc, dict):
             raise InvalidPayload(
                 f"JSON body must be an object (OTLP ExportTraceServiceRequest or a Prela trace), "
                 f"got {type(doc).__name__}"
             )
-        result = await self._ingest.export_otlp(otlp_json_to_request(doc), self._project_id, TRANSPORT)
+        result = await self._ingest.export_otlp(
+            otlp_json_to_request(doc), self._project_id, TRANSPORT, RawRequest(PayloadKind.OTLP_JSON, body)
+        )
         partial: dict[str, Any] = {}
         if result.rejected:
             # proto3 JSON mapping: int64 as a string

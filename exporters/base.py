@@ -3,9 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
+from prela.exporters.wal import PayloadKind
 from prela.model import SpanRecord
+
+
+@dataclass(frozen=True, slots=True)
+class RawRequest:
+    """The request as received (decompressed), for exporters that log it before answering."""
+
+    kind: PayloadKind
+    payload: bytes
 
 
 class ExportError(Exception):
@@ -21,9 +31,16 @@ class Unavailable(ExportError):
 
 
 class SpanExporter(Protocol):
-    async def export(self, project_id: str, records: Sequence[SpanRecord], whole_trace: bool = False) -> None:
+    async def export(
+        self,
+        project_id: str,
+        records: Sequence[SpanRecord],
+        whole_trace: bool = False,
+        raw: RawRequest | None = None,
+    ) -> None:
         """Return once the spans are durable; raise `ExportError` when they are not.
 
-        `whole_trace` marks a complete trace sent at once (the seed's Prela JSON).
+        `whole_trace` marks a complete trace sent at once (the seed's Prela JSON);
+        `raw` is the request they were mapped from.
         """
         ...

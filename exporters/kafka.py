@@ -21,7 +21,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 from aiokafka.helpers import create_ssl_context
 
-from prela.exporters.base import Unavailable
+from prela.exporters.base import RawRequest, Unavailable
 from prela.model import SpanRecord
 from prela.proto.codec import encode_batch
 from prela.telemetry.metrics import EXPORTER_FAILED_SPANS, EXPORTER_SENT_SPANS
@@ -159,7 +159,14 @@ class KafkaExporter:
         if self._started:
             await self._producer.stop()
 
-    async def export(self, project_id: str, records: Sequence[SpanRecord], whole_trace: bool = False) -> None:
+    async def export(
+        self,
+        project_id: str,
+        records: Sequence[SpanRecord],
+        whole_trace: bool = False,
+        raw: RawRequest | None = None,
+    ) -> None:
+        """Publish and wait for Kafka's acknowledgement (Kafka is the durable log: `raw` is not kept)."""
         if not records:
             return
         topic = self._config.topic_traces if whole_trace else self._config.topic_spans

@@ -1,35 +1,34 @@
 """The embedded pipeline: a bounded in-process queue drained by a batching writer thread.
 
-Receivers run on the event loop and `put` spans with a completion callback;
-one writer thread takes what has accumulated (up to a batch size, after a
-short linger), inserts it into ClickHouse and only then completes the
-callbacks, so a client is answered once its spans are stored.
+Receivers run on the event loop: each accepted request is appended to the
+write-ahead log, queued, and answered at once. One writer thread takes what
+has accumulated (up to a batch size, after a linger that lets parts grow),
+inserts it into ClickHouse and checkpoints the log. A full queue refuses new
+requests with a retryable error (back-pressure) instead of growing.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from prela.exporters.base import Overloaded, Unavailable
+from prela.exporters.base import Overloaded, RawRequest, Unavailable
 from prela.exporters.clickhouse import ClickHouseWriter
+from prela.exporters.wal import WriteAheadLog
 from prela.model import SpanRecord
 from prela.telemetry.metrics import QUEUE_CAPACITY_SPANS, QUEUE_SPANS
 
 logger = logging.getLogger(__name__)
 
-DoneCallback = Callable[[BaseException | None], None]
-
 
 @dataclass(slots=True)
 class QueuedBatch:
     records: Sequence[SpanRecord]
-    done: DoneCallback
+    lsn: int  # write-ahead log sequence number; 0 when not logged
 
 
 class SpanQueue:
@@ -51,19 +50,21 @@ class SpanQueue:
         """Spans waiting, not yet taken by the writer."""
         return self._depth
 
-    def put(self, records: Sequence[SpanRecord], done: DoneCallback) -> None:
+    def reserve(self, n: int) -> None:
+        """Raise `Overloaded` / `Unavailable` now if `n` spans could not be put."""
+        if self._closed:
+            raise Unavailable("the server is shutting down")
+        # An empty queue takes any batch, so an oversized request is never refused forever.
+        if self._depth and self._depth + n > self.capacity:
+            raise Overloaded(f"ingest queue full ({self._depth}/{self.capacity} spans waiting)")
+
+    def put(self, records: Sequence[SpanRecord], lsn: int = 0) -> None:
         """Enqueue without blocking; `Overloaded` when full, `Unavailable` once closed."""
-        n = len(records)
         with self._cond:
-            if self._closed:
-                raise Unavailable("the server is shutting down")
-            # An empty queue takes any batch, so an oversized request is never refused forever.
-            if self._depth and self._depth + n > self.capacity:
-                raise Overloaded(f"ingest queue full ({self._depth}/{self.capacity} spans waiting)")
-            self._batches.append(QueuedBatch(records, done))
-            self._depth += n
-            if self._depth >= n:  # wake the writer on the first batch of a burst
-                self._cond.notify()
+            self.reserve(len(records))
+            self._batches.append(QueuedBatch(records, lsn))
+            self._depth += len(records)
+            self._cond.notify()
 
     def take(self, max_spans: int, linger_s: float) -> list[QueuedBatch] | None:
         """Block until spans wait, linger up to `linger_s` for more, pop up to `max_spans`.
@@ -106,12 +107,14 @@ class BatchWriter:
         writer: ClickHouseWriter,
         batch_spans: int,
         linger_s: float,
+        wal: WriteAheadLog | None = None,
         max_backoff_s: float = 5.0,
     ) -> None:
         self._queue = queue
         self._writer = writer
         self._batch_spans = batch_spans
         self._linger_s = linger_s
+        self._wal = wal
         self._max_backoff_s = max_backoff_s
         self._give_up = threading.Event()
         self._thread = threading.Thread(target=self._run, name="prela-writer", daemon=True)
@@ -122,11 +125,14 @@ class BatchWriter:
         self._thread.start()
 
     def stop(self, timeout_s: float) -> bool:
-        """Close the queue and wait for the drain; True when every queued span was stored."""
+        """Close the queue and wait for the drain; True when every queued span was stored.
+
+        When the store keeps failing past `timeout_s`, what is left stays in the
+        write-ahead log and is replayed at the next start.
+        """
         self._queue.close()
         self._thread.join(timeout_s)
         if self._thread.is_alive():
-            # The store is still failing: give the waiting clients a retryable error.
             self._give_up.set()
             self._thread.join(self._max_backoff_s + 1)
             return False
@@ -137,22 +143,17 @@ class BatchWriter:
         return self.last_error is None
 
     def _run(self) -> None:
-        while True:
+        while not self._give_up.is_set():
             batches = self._queue.take(self._batch_spans, self._linger_s)
             if batches is None:
                 return
             records = [r for b in batches for r in b.records]
-            error = self._insert_until_stored(records)
-            for batch in batches:
-                try:
-                    batch.done(error)
-                except Exception:  # a callback must never stop the writer
-                    logger.exception("completion callback failed")
-            if self._give_up.is_set() and error is not None:
-                self._fail_remaining(error)
+            if not self._insert_until_stored(records):
                 return
+            if self._wal is not None:
+                self._wal.checkpoint(max(b.lsn for b in batches))
 
-    def _insert_until_stored(self, records: list[SpanRecord]) -> BaseException | None:
+    def _insert_until_stored(self, records: list[SpanRecord]) -> bool:
         backoff = 0.05
         while True:
             try:
@@ -163,45 +164,30 @@ class BatchWriter:
                     "insert failed spans=%d retry_in_s=%.2f error=%r", len(records), backoff, str(exc)[:300]
                 )
                 if self._give_up.wait(backoff):
-                    return Unavailable(f"spans could not be stored: {self.last_error[:200]}")
+                    return False
                 backoff = min(backoff * 2, self._max_backoff_s)
                 continue
             self.last_error = None
             self.inserted_spans += len(records)
-            return None
-
-    def _fail_remaining(self, error: BaseException) -> None:
-        while (batches := self._queue.take(self._batch_spans, 0)) is not None:
-            for batch in batches:
-                batch.done(error)
+            return True
 
 
 class QueueExporter:
-    """`SpanExporter` over a `SpanQueue`: resolves when the writer thread stored the spans."""
+    """`SpanExporter` of `prela serve`: log the request, queue its spans, answer."""
 
-    def __init__(self, queue: SpanQueue, ack_timeout_s: float = 10.0) -> None:
+    def __init__(self, queue: SpanQueue, wal: WriteAheadLog | None = None) -> None:
         self._queue = queue
-        self._ack_timeout_s = ack_timeout_s
+        self._wal = wal
 
-    async def export(self, project_id: str, records: Sequence[SpanRecord], whole_trace: bool = False) -> None:
+    async def export(
+        self,
+        project_id: str,
+        records: Sequence[SpanRecord],
+        whole_trace: bool = False,
+        raw: RawRequest | None = None,
+    ) -> None:
         if not records:
             return
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[None] = loop.create_future()
-
-        def settle(error: BaseException | None) -> None:
-            if not future.done():
-                if error is None:
-                    future.set_result(None)
-                else:
-                    future.set_exception(error)
-
-        def done(error: BaseException | None) -> None:  # runs on the writer thread
-            loop.call_soon_threadsafe(settle, error)
-
-        self._queue.put(records, done)
-        try:
-            await asyncio.wait_for(asyncio.shield(future), self._ack_timeout_s)
-        except TimeoutError:
-            # Still queued and will be stored; the client's retry is folded by the replacing engine.
-            raise Unavailable(f"spans not stored within {self._ack_timeout_s:g}s, retry") from None
+        self._queue.reserve(len(records))  # refuse before logging what would not be queued
+        lsn = self._wal.append(raw.kind, project_id, raw.payload) if self._wal is not None and raw else 0
+        self._queue.put(records, lsn)

@@ -10,11 +10,12 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from prela.collector.ingest import Ingest
+from prela.collector.ingest import Ingest, replay_wal
 from prela.collector.otlp_grpc import OtlpGrpcReceiver, build_grpc_server
 from prela.collector.otlp_http import OtlpHttpReceiver, build_otlp_http_app
 from prela.exporters.clickhouse import ClickHouseWriter, apply_schema, close_all, connect
 from prela.exporters.queue import BatchWriter, QueueExporter, SpanQueue
+from prela.exporters.wal import WriteAheadLog
 from prela.query.app import build_query_app
 from prela.query.store import TraceStore
 from prela.server.runtime import Servers, http_server, run_role
@@ -29,14 +30,20 @@ async def run_embedded(settings: Settings, stop: asyncio.Event) -> bool:
     client = await asyncio.to_thread(connect, settings.clickhouse_dsn())
     await asyncio.to_thread(apply_schema, client, settings.clickhouse_database, settings.ttl_days)
 
+    clickhouse = ClickHouseWriter(client, settings.clickhouse_database)
+    wal = WriteAheadLog(settings.data_dir / "wal", fsync=settings.wal_fsync)
+    replayed = await asyncio.to_thread(replay_wal, wal, clickhouse, settings.batch_spans)
+    if replayed:
+        logger.info("replayed spans=%d from the write-ahead log (accepted before the last stop)", replayed)
     queue = SpanQueue(settings.queue_spans)
     writer = BatchWriter(
         queue,
-        ClickHouseWriter(client, settings.clickhouse_database),
+        clickhouse,
         batch_spans=settings.batch_spans,
         linger_s=settings.batch_linger_ms / 1000,
+        wal=wal,
     )
-    ingest = Ingest(QueueExporter(queue, ack_timeout_s=settings.ack_timeout_s))
+    ingest = Ingest(QueueExporter(queue, wal))
     project_id = settings.project_id
 
     store = TraceStore(client, settings.clickhouse_database)
@@ -86,7 +93,8 @@ async def run_embedded(settings: Settings, stop: asyncio.Event) -> bool:
     if drained:
         logger.info("drained: every accepted span is stored inserted_spans=%d", writer.inserted_spans)
     else:
-        logger.error("drain timed out: spans not stored were answered with a retryable error")
+        logger.error("drain timed out: unstored spans stay in the write-ahead log for the next start")
+    wal.close()
     close_all()
     return drained
 

@@ -94,3 +94,40 @@ def test_resent_spans_are_not_duplicated(prela_serve: PrelaServer) -> None:
     ).json()["traces"]
     [summary] = [t for t in listed if t["trace_id"] == trace_id.hex()]
     assert summary["span_count"] == 2
+
+
+def test_kill_9_right_after_the_answers_loses_nothing_acknowledged(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    # A long linger keeps the answered spans in the queue, not yet in ClickHouse, when the process dies.
+    server = start_prela_serve(
+        data_dir, env={"PRELA_BATCH_LINGER_MS": "60000", "PRELA_BATCH_SPANS": "1000000"}
+    )
+    acknowledged = []
+    with httpx.Client(timeout=30) as client:
+        for _ in range(30):
+            trace_id = os.urandom(16)
+            body = request_of(*(span(trace_id, os.urandom(8)) for _ in range(10))).SerializeToString()
+            response = client.post(
+                f"{server.ingest_url}/v1/traces",
+                content=body,
+                headers={"Content-Type": "application/x-protobuf"},
+            )
+            assert response.status_code == 200
+            acknowledged.append(trace_id.hex())
+    server.stop(signal.SIGKILL)
+
+    restarted = start_prela_serve(data_dir)
+    try:
+        assert "replayed spans=300" in restarted.log()
+        assert set(acknowledged) <= all_trace_ids(restarted)
+        assert len(wait_for_trace(restarted, acknowledged[0], 10)["spans"]) == 10
+    finally:
+        restarted.stop()
+    assert "replayed" not in start_and_stop_log(data_dir)
+
+
+def start_and_stop_log(data_dir: Path) -> str:
+    """A third start finds nothing left to replay: the log was checkpointed."""
+    server = start_prela_serve(data_dir)
+    server.stop()
+    return server.log()

@@ -6,6 +6,7 @@ import httpx
 import pytest
 
 from tests.conftest import PrelaServer
+from tests.integration.test_otel_exporters import wait_for_trace
 
 pytestmark = pytest.mark.integration
 
@@ -50,7 +51,7 @@ def test_seed_trace_reads_back_in_the_seed_shape(prela_serve: PrelaServer) -> No
         content=SEED_PAYLOAD,
         headers={"Content-Type": "application/json"},
     ).raise_for_status()
-    trace = httpx.get(f"{prela_serve.query_url}/api/v1/traces/test-production-123").json()
+    trace = wait_for_trace(prela_serve, "test-production-123", 1)
     assert {
         k: trace[k]
         for k in ("trace_id", "service_name", "started_at", "completed_at", "duration_ms", "status")
@@ -83,6 +84,7 @@ def test_seed_trace_is_listed(prela_serve: PrelaServer) -> None:
         content=SEED_PAYLOAD,
         headers={"Content-Type": "application/json"},
     ).raise_for_status()
+    wait_for_trace(prela_serve, "test-production-123", 1)
     traces = httpx.get(f"{prela_serve.query_url}/api/v1/traces", params={"service": "test-service"}).json()[
         "traces"
     ]
