@@ -13,3 +13,11 @@ class PayloadTooLarge(ValueError):
 
 class UnsupportedMediaType(ValueError):
     """A content type or content encoding the receiver does not speak: HTTP 415."""
+
+
+class RateLimited(Exception):
+    """The key is over its rate: HTTP 429 with Retry-After / gRPC UNAVAILABLE (retryable)."""
+
+    def __init__(self, retry_after: str) -> None:
+        super().__init__(f"rate limit exceeded, retry after {retry_after} s")
+        self.retry_after = retry_after

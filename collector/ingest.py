@@ -15,6 +15,8 @@ from typing import Any
 import orjson
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
+from prela.auth import Principal, RateLimiter
+from prela.collector.errors import RateLimited
 from prela.collector.mapping import map_export_request
 from prela.collector.otlp_json import otlp_json_to_request
 from prela.collector.prela_json import map_prela_trace
@@ -37,17 +39,29 @@ class IngestResult:
 class Ingest:
     """Shared by the OTLP/gRPC and OTLP/HTTP receivers and the Prela JSON path."""
 
-    def __init__(self, exporter: SpanExporter) -> None:
+    def __init__(self, exporter: SpanExporter, rate_limiter: RateLimiter | None = None) -> None:
         self._exporter = exporter
+        self._rate_limiter = rate_limiter
+
+    async def admit(self, principal: Principal, spans: int, transport: str) -> None:
+        """Charge `spans` to the principal's rate; `RateLimited` when over it."""
+        if self._rate_limiter is None or spans == 0:
+            return
+        decision = await self._rate_limiter.acquire(principal.rate_key, spans)
+        if not decision.allowed:
+            RECEIVER_REFUSED_SPANS.labels(transport, "rate_limited").inc(spans)
+            raise RateLimited(decision.retry_after_header())
 
     async def export_otlp(
         self,
         request: ExportTraceServiceRequest,
-        project_id: str,
+        principal: Principal,
         transport: str,
         raw: RawRequest | None = None,
     ) -> IngestResult:
         """Map and export; raises `ExportError` (retryable) when the spans are not durable."""
+        await self.admit(principal, count_spans(request), transport)
+        project_id = principal.project_id
         mapped = map_export_request(request, project_id)
         if mapped.rejected:
             RECEIVER_REFUSED_SPANS.labels(transport, "invalid_span").inc(mapped.rejected)
@@ -57,11 +71,12 @@ class Ingest:
         return IngestResult(len(mapped.records), mapped.rejected, "; ".join(mapped.errors))
 
     async def export_prela(
-        self, doc: dict[str, Any], project_id: str, transport: str, raw: RawRequest | None = None
+        self, doc: dict[str, Any], principal: Principal, transport: str, raw: RawRequest | None = None
     ) -> str:
         """Map the seed's Prela JSON trace and export it; returns its trace id."""
-        trace_id, records = map_prela_trace(doc, project_id)
-        await self._export(project_id, records, transport, True, raw)
+        trace_id, records = map_prela_trace(doc, principal.project_id)
+        await self.admit(principal, len(records), transport)
+        await self._export(principal.project_id, records, transport, True, raw)
         return trace_id
 
     async def _export(
@@ -79,6 +94,10 @@ class Ingest:
             RECEIVER_REFUSED_SPANS.labels(transport, reason).inc(len(records))
             raise
         RECEIVER_ACCEPTED_SPANS.labels(transport).inc(len(records))
+
+
+def count_spans(request: ExportTraceServiceRequest) -> int:
+    return sum(len(scope.spans) for resource in request.resource_spans for scope in resource.scope_spans)
 
 
 def records_of(entry: WalEntry) -> list[SpanRecord]:

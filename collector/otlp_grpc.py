@@ -19,8 +19,10 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 
-from prela.collector.errors import InvalidPayload
+from prela.auth import AuthUnavailable, Unauthenticated, grpc_metadata_headers
+from prela.collector.errors import InvalidPayload, RateLimited
 from prela.collector.ingest import Ingest
+from prela.collector.otlp_http import Authenticate
 from prela.exporters.base import ExportError, Overloaded, RawRequest
 from prela.exporters.wal import PayloadKind
 from prela.telemetry.metrics import RECEIVER_REFUSED_REQUESTS, RECEIVER_REQUEST_SECONDS
@@ -37,9 +39,9 @@ def _code_name(context: grpc.aio.ServicerContext) -> str:
 
 
 class OtlpGrpcReceiver:
-    def __init__(self, ingest: Ingest, project_id: str) -> None:
+    def __init__(self, ingest: Ingest, authenticate: Authenticate) -> None:
         self._ingest = ingest
-        self._project_id = project_id
+        self._authenticate = authenticate
 
     async def export(self, body: bytes, context: grpc.aio.ServicerContext) -> ExportTraceServiceResponse:
         started = time.perf_counter()
@@ -55,13 +57,21 @@ class OtlpGrpcReceiver:
 
     async def _export(self, body: bytes, context: grpc.aio.ServicerContext) -> ExportTraceServiceResponse:
         try:
+            principal = await self._authenticate(grpc_metadata_headers(context.invocation_metadata()))
             try:
                 request = ExportTraceServiceRequest.FromString(body)
             except DecodeError as exc:
                 raise InvalidPayload(f"not a valid ExportTraceServiceRequest: {exc}") from None
             result = await self._ingest.export_otlp(
-                request, self._project_id, TRANSPORT, RawRequest(PayloadKind.OTLP_PROTOBUF, body)
+                request, principal, TRANSPORT, RawRequest(PayloadKind.OTLP_PROTOBUF, body)
             )
+        except Unauthenticated as exc:
+            await self._refuse(context, "auth", grpc.StatusCode.UNAUTHENTICATED, exc.message)
+        except AuthUnavailable as exc:
+            await self._refuse(context, "auth_unavailable", grpc.StatusCode.UNAVAILABLE, str(exc))
+        except RateLimited as exc:
+            # UNAVAILABLE: retried by every OTLP exporter (RESOURCE_EXHAUSTED only with RetryInfo).
+            await self._refuse(context, "rate_limited", grpc.StatusCode.UNAVAILABLE, str(exc))
         except InvalidPayload as exc:
             await self._refuse(context, "decode", grpc.StatusCode.INVALID_ARGUMENT, str(exc))
         except ExportError as exc:

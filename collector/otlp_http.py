@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import time
 import zlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import orjson
@@ -28,7 +28,8 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from prela.collector.errors import InvalidPayload, PayloadTooLarge, UnsupportedMediaType
+from prela.auth import AuthUnavailable, Principal, Unauthenticated
+from prela.collector.errors import InvalidPayload, PayloadTooLarge, RateLimited, UnsupportedMediaType
 from prela.collector.ingest import Ingest
 from prela.collector.otlp_json import otlp_json_to_request
 from prela.collector.prela_json import is_prela_trace
@@ -44,7 +45,9 @@ JSON = "application/json"
 _PROTOBUF_TYPES = {PROTOBUF, "application/protobuf"}
 
 # google.rpc.Code values used in Status bodies
-_INVALID_ARGUMENT, _RESOURCE_EXHAUSTED, _UNAVAILABLE = 3, 8, 14
+_INVALID_ARGUMENT, _RESOURCE_EXHAUSTED, _UNAVAILABLE, _UNAUTHENTICATED = 3, 8, 14, 16
+
+Authenticate = Callable[[Mapping[str, str]], Awaitable[Principal]]
 
 
 def _media_type(request: Request) -> str:
@@ -87,11 +90,13 @@ def _inflate(body: bytes, encoding: str, limit: int) -> bytes:
 
 
 class OtlpHttpReceiver:
-    def __init__(self, ingest: Ingest, max_request_bytes: int, retry_after_s: int, project_id: str) -> None:
+    def __init__(
+        self, ingest: Ingest, max_request_bytes: int, retry_after_s: int, authenticate: Authenticate
+    ) -> None:
         self._ingest = ingest
         self._limit = max_request_bytes
         self._retry_after = str(retry_after_s)
-        self._project_id = project_id
+        self._authenticate = authenticate
 
     async def traces(self, request: Request) -> Response:
         started = time.perf_counter()
@@ -112,10 +117,20 @@ class OtlpHttpReceiver:
                 raise UnsupportedMediaType(
                     f"Content-Type {media or '(none)'!r} is not supported; send {PROTOBUF} or {JSON}"
                 )
+            principal = await self._authenticate(request.headers)
             body = await read_body(request, self._limit)
             if as_json:
-                return await self._json(body)
-            return await self._protobuf(body)
+                return await self._json(body, principal)
+            return await self._protobuf(body, principal)
+        except Unauthenticated as exc:
+            headers = {"WWW-Authenticate": exc.www_authenticate}
+            return self._refuse("auth", 401, _UNAUTHENTICATED, exc.message, as_json, headers)
+        except AuthUnavailable as exc:
+            headers = {"Retry-After": self._retry_after}
+            return self._refuse("auth_unavailable", 503, _UNAVAILABLE, str(exc), as_json, headers)
+        except RateLimited as exc:
+            headers = {"Retry-After": exc.retry_after}
+            return self._refuse("rate_limited", 429, _RESOURCE_EXHAUSTED, str(exc), as_json, headers)
         except InvalidPayload as exc:
             return self._refuse("decode", 400, _INVALID_ARGUMENT, str(exc), as_json)
         except PayloadTooLarge as exc:
@@ -130,13 +145,13 @@ class OtlpHttpReceiver:
         except ClientDisconnect:
             return self._refuse("disconnected", 400, _INVALID_ARGUMENT, "client disconnected", as_json)
 
-    async def _protobuf(self, body: bytes) -> Response:
+    async def _protobuf(self, body: bytes, principal: Principal) -> Response:
         try:
             otlp = ExportTraceServiceRequest.FromString(body)
         except DecodeError as exc:
             raise InvalidPayload(f"body is not a valid ExportTraceServiceRequest protobuf: {exc}") from None
         result = await self._ingest.export_otlp(
-            otlp, self._project_id, TRANSPORT, RawRequest(PayloadKind.OTLP_PROTOBUF, body)
+            otlp, principal, TRANSPORT, RawRequest(PayloadKind.OTLP_PROTOBUF, body)
         )
         response = ExportTraceServiceResponse()
         if result.rejected:
@@ -145,14 +160,14 @@ class OtlpHttpReceiver:
             )
         return Response(response.SerializeToString(), media_type=PROTOBUF)
 
-    async def _json(self, body: bytes) -> Response:
+    async def _json(self, body: bytes, principal: Principal) -> Response:
         try:
             doc: Any = orjson.loads(body)
         except orjson.JSONDecodeError as exc:
             raise InvalidPayload(f"body is not valid JSON: {exc}") from None
         if is_prela_trace(doc):
             trace_id = await self._ingest.export_prela(
-                doc, self._project_id, TRANSPORT, RawRequest(PayloadKind.PRELA_JSON, body)
+                doc, principal, TRANSPORT, RawRequest(PayloadKind.PRELA_JSON, body)
             )
             return JSONResponse({"status": "accepted", "trace_id": trace_id})
         if not isinstance(doc, dict):
@@ -161,7 +176,7 @@ class OtlpHttpReceiver:
                 f"got {type(doc).__name__}"
             )
         result = await self._ingest.export_otlp(
-            otlp_json_to_request(doc), self._project_id, TRANSPORT, RawRequest(PayloadKind.OTLP_JSON, body)
+            otlp_json_to_request(doc), principal, TRANSPORT, RawRequest(PayloadKind.OTLP_JSON, body)
         )
         partial: dict[str, Any] = {}
         if result.rejected:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 from clickhouse_connect.driver.exceptions import ClickHouseError
@@ -15,12 +15,17 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from prela.auth import Principal
+from prela.auth.api import PrincipalMiddleware, request_principal
 from prela.model import SPAN_TYPES
 from prela.model.timestamps import parse_timestamp
 from prela.query.store import InvalidCursor, TraceFilter, TraceStore
 from prela.telemetry.metrics import RouteMetricsMiddleware, metrics_endpoint
 
 logger = logging.getLogger(__name__)
+
+Authenticate = Callable[[Mapping[str, str]], Awaitable[Principal]]
+_PUBLIC_PATHS = ("/api/v1/health", "/ready", "/metrics")
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 1000
@@ -77,13 +82,21 @@ def parse_trace_filter(params: Any) -> TraceFilter:
 
 
 class QueryApi:
-    def __init__(self, store: TraceStore, project_of: Callable[[Request], str]) -> None:
+    def __init__(
+        self, store: TraceStore, extra_ready: Callable[[], Awaitable[dict[str, bool]]] | None
+    ) -> None:
         self._store = store
-        self._project_of = project_of
+        self._extra_ready = extra_ready
 
     async def health(self, request: Request) -> Response:
-        ok = await asyncio.to_thread(self._store.ping)
-        body = {"status": "ok" if ok else "unavailable", "clickhouse": "ok" if ok else "unreachable"}
+        checks = {"clickhouse": await asyncio.to_thread(self._store.ping)}
+        if self._extra_ready is not None:
+            checks.update(await self._extra_ready())
+        ok = all(checks.values())
+        body = {
+            "status": "ok" if ok else "unavailable",
+            **{k: "ok" if v else "down" for k, v in checks.items()},
+        }
         return JSONResponse(body, status_code=200 if ok else 503)
 
     async def list_traces(self, request: Request) -> Response:
@@ -93,7 +106,7 @@ class QueryApi:
             limit = _limit(params.get("limit"))
             cursor = params.get("cursor") or None
             traces, next_cursor = await asyncio.to_thread(
-                self._store.list_traces, self._project_of(request), flt, limit, cursor
+                self._store.list_traces, request_principal(request).project_id, flt, limit, cursor
             )
         except (BadQuery, InvalidCursor) as exc:
             return _error(400, str(exc))
@@ -103,7 +116,9 @@ class QueryApi:
         trace_id = request.path_params["trace_id"]
         if len(trace_id) > MAX_TRACE_ID_LENGTH:
             return _error(400, f"trace_id longer than {MAX_TRACE_ID_LENGTH} characters")
-        trace = await asyncio.to_thread(self._store.get_trace, self._project_of(request), trace_id)
+        trace = await asyncio.to_thread(
+            self._store.get_trace, request_principal(request).project_id, trace_id
+        )
         if trace is None:
             return _error(404, "trace not found", trace_id=trace_id)
         return JSONResponse(trace)
@@ -117,9 +132,18 @@ async def _store_unavailable(request: Request, exc: Exception) -> Response:
 
 
 def build_query_app(
-    store: TraceStore, project_of: Callable[[Request], str], cors_origins: list[str] | None = None
+    store: TraceStore,
+    authenticate: Authenticate,
+    cors_origins: list[str] | None = None,
+    extra_routes: Sequence[Route] = (),
+    extra_ready: Callable[[], Awaitable[dict[str, bool]]] | None = None,
 ) -> Starlette:
-    api = QueryApi(store, project_of)
+    """The API: every route but health, readiness and metrics runs as one authenticated project.
+
+    `authenticate` turns request headers into a `Principal` (JWT, API key, or the default project
+    when auth is off); `extra_routes` are mounted as they are (key management).
+    """
+    api = QueryApi(store, extra_ready)
     middleware = [Middleware(RouteMetricsMiddleware)]
     if cors_origins:
         middleware.append(
@@ -130,6 +154,8 @@ def build_query_app(
                 allow_headers=["Authorization", "Content-Type", "X-API-Key"],
             )
         )
+    # Inside CORS, so browser preflights are answered without credentials.
+    middleware.append(Middleware(PrincipalMiddleware, authenticate=authenticate, exempt_paths=_PUBLIC_PATHS))
     return Starlette(
         routes=[
             Route("/api/v1/health", api.health, methods=["GET"]),
@@ -137,6 +163,7 @@ def build_query_app(
             Route("/api/v1/traces", api.list_traces, methods=["GET"]),
             Route("/api/v1/traces/{trace_id:path}", api.get_trace, methods=["GET"]),
             Route("/metrics", metrics_endpoint, methods=["GET"]),
+            *extra_routes,
         ],
         middleware=middleware,
         exception_handlers={ClickHouseError: _store_unavailable},

@@ -10,8 +10,9 @@ import click
 from pydantic import ValidationError
 
 from prela import __version__
+from prela.auth.cli import keys_cli, projects_cli
 from prela.server.logs import configure_logging
-from prela.server.settings import Settings
+from prela.server.settings import ConfigurationError, Settings
 
 logger = logging.getLogger("prela.server")
 
@@ -60,7 +61,10 @@ def serve(
     _log_configuration(settings, "serve")
     from prela.server.serve import serve as run
 
-    sys.exit(run(settings))
+    try:
+        sys.exit(run(settings))
+    except ConfigurationError as exc:
+        raise click.UsageError(str(exc)) from None
 
 
 @cli.command()
@@ -103,7 +107,7 @@ def migrate() -> None:
 
     try:
         asyncio.run(scaleout.migrate(settings))
-    except scaleout.ConfigurationError as exc:
+    except ConfigurationError as exc:
         raise click.UsageError(str(exc)) from None
 
 
@@ -124,8 +128,12 @@ def _run_role(settings: Settings, role: str) -> None:
     }
     try:
         sys.exit(run_role(roles[role]))
-    except scaleout.ConfigurationError as exc:
+    except ConfigurationError as exc:
         raise click.UsageError(str(exc)) from None
+
+
+cli.add_command(projects_cli)
+cli.add_command(keys_cli)
 
 
 def main() -> None:

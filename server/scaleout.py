@@ -12,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from prela.auth import AuthRuntime
 from prela.collector.ingest import Ingest
 from prela.collector.otlp_grpc import OtlpGrpcReceiver, build_grpc_server
 from prela.collector.otlp_http import OtlpHttpReceiver, build_otlp_http_app, health_endpoint
@@ -20,15 +21,12 @@ from prela.exporters.kafka import KafkaConfig, KafkaExporter, create_topics
 from prela.exporters.kafka_writer import KafkaClickHouseWriter
 from prela.query.app import build_query_app
 from prela.query.store import TraceStore
+from prela.server.access import auth_config, key_routes
 from prela.server.runtime import Servers, http_server
-from prela.server.settings import Settings
+from prela.server.settings import ConfigurationError, Settings
 from prela.telemetry.metrics import metrics_endpoint
 
 logger = logging.getLogger(__name__)
-
-
-class ConfigurationError(ValueError):
-    """A role cannot start with this configuration; the message names the setting."""
 
 
 def kafka_config(settings: Settings) -> KafkaConfig:
@@ -71,8 +69,8 @@ async def run_collector(settings: Settings, stop: asyncio.Event) -> bool:
         await ensure_topics(config)
     exporter = KafkaExporter(config)
     await exporter.start()
-    ingest = Ingest(exporter)
-    project_id = settings.project_id
+    auth = await AuthRuntime.start(auth_config(settings), settings.data_dir)
+    ingest = Ingest(exporter, auth.rate_limiter)
 
     async def health() -> dict[str, bool]:
         return {"kafka": exporter.healthy or await exporter.check()}
@@ -81,13 +79,15 @@ async def run_collector(settings: Settings, stop: asyncio.Event) -> bool:
         return {"kafka": await exporter.check()}
 
     grpc_server, grpc_port = build_grpc_server(
-        OtlpGrpcReceiver(ingest, project_id),
+        OtlpGrpcReceiver(ingest, auth.ingest.authenticate),
         settings.host,
         settings.otlp_grpc_port,
         settings.max_request_bytes,
     )
     app = build_otlp_http_app(
-        OtlpHttpReceiver(ingest, settings.max_request_bytes, settings.retry_after_seconds, project_id),
+        OtlpHttpReceiver(
+            ingest, settings.max_request_bytes, settings.retry_after_seconds, auth.ingest.authenticate
+        ),
         cors_origins=settings.cors_origins,
         health=health,
         ready=ready,
@@ -100,14 +100,15 @@ async def run_collector(settings: Settings, stop: asyncio.Event) -> bool:
     started = await servers.start()
     if started:
         logger.info(
-            "prela collector ready otlp_grpc=%s:%d otlp_http=%s:%d kafka=%s topics=%s,%s",
+            "prela collector ready otlp_grpc=%s:%d otlp_http=%s:%d kafka=%s topics=%s,%s auth: %s",
             settings.host, grpc_port, settings.host, settings.otlp_http_port, config.bootstrap_servers,
-            config.topic_spans, config.topic_traces,
+            config.topic_spans, config.topic_traces, auth.describe(),
         )  # fmt: skip
         await stop.wait()
     logger.info("shutting down: refusing new requests, finishing in-flight exports")
     await servers.stop()
     await exporter.stop()
+    await auth.close()
     return started
 
 
@@ -176,19 +177,28 @@ async def run_writer(settings: Settings, stop: asyncio.Event) -> bool:
 
 async def run_query(settings: Settings, port: int, stop: asyncio.Event) -> bool:
     client = await asyncio.to_thread(connect, settings.clickhouse_dsn())
+    auth = await AuthRuntime.start(auth_config(settings), settings.data_dir)
+
+    async def store_ready() -> dict[str, bool]:
+        return {"store": await auth.store.ping()}
+
     app = build_query_app(
         TraceStore(client, settings.clickhouse_database),
-        project_of=lambda request: settings.project_id,
+        auth.query.authenticate,
         cors_origins=settings.cors_origins,
+        extra_routes=key_routes(auth),
+        extra_ready=store_ready,
     )
     servers = Servers([http_server(app, settings.host, port, settings.drain_timeout_s)], None, 5)
     if not await servers.start():
         return False
     logger.info(
-        "prela query ready api=%s:%d clickhouse=%s", settings.host, port, settings.clickhouse_target()
-    )
+        "prela query ready api=%s:%d clickhouse=%s auth: %s",
+        settings.host, port, settings.clickhouse_target(), auth.describe(),
+    )  # fmt: skip
     await stop.wait()
     await servers.stop()
+    await auth.close()
     close_all()
     return True
 

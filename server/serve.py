@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from prela.auth import AuthRuntime
 from prela.collector.ingest import Ingest, replay_wal
 from prela.collector.otlp_grpc import OtlpGrpcReceiver, build_grpc_server
 from prela.collector.otlp_http import OtlpHttpReceiver, build_otlp_http_app
@@ -18,6 +19,7 @@ from prela.exporters.queue import BatchWriter, QueueExporter, SpanQueue
 from prela.exporters.wal import WriteAheadLog
 from prela.query.app import build_query_app
 from prela.query.store import TraceStore
+from prela.server.access import auth_config, key_routes
 from prela.server.runtime import Servers, http_server, run_role
 from prela.server.settings import Settings
 
@@ -43,8 +45,8 @@ async def run_embedded(settings: Settings, stop: asyncio.Event) -> bool:
         linger_s=settings.batch_linger_ms / 1000,
         wal=wal,
     )
-    ingest = Ingest(QueueExporter(queue, wal))
-    project_id = settings.project_id
+    auth = await AuthRuntime.start(auth_config(settings), settings.data_dir)
+    ingest = Ingest(QueueExporter(queue, wal), auth.rate_limiter)
 
     store = TraceStore(client, settings.clickhouse_database)
 
@@ -52,24 +54,29 @@ async def run_embedded(settings: Settings, stop: asyncio.Event) -> bool:
         return {"clickhouse": writer.healthy}
 
     async def ready() -> dict[str, bool]:
-        return {"clickhouse": writer.healthy and await asyncio.to_thread(store.ping)}
+        clickhouse = writer.healthy and await asyncio.to_thread(store.ping)
+        return {"clickhouse": clickhouse, "store": await auth.store.ping()}
 
     grpc_server, grpc_port = build_grpc_server(
-        OtlpGrpcReceiver(ingest, project_id),
+        OtlpGrpcReceiver(ingest, auth.ingest.authenticate),
         settings.host,
         settings.otlp_grpc_port,
         settings.max_request_bytes,
     )
     otlp_app = build_otlp_http_app(
-        OtlpHttpReceiver(ingest, settings.max_request_bytes, settings.retry_after_seconds, project_id),
+        OtlpHttpReceiver(
+            ingest, settings.max_request_bytes, settings.retry_after_seconds, auth.ingest.authenticate
+        ),
         cors_origins=settings.cors_origins,
         health=health,
         ready=ready,
     )
     query_app = build_query_app(
         store,
-        project_of=lambda request: project_id,
+        auth.query.authenticate,
         cors_origins=settings.cors_origins,
+        extra_routes=key_routes(auth),
+        extra_ready=lambda: _store_ready(auth),
     )
     servers = Servers(
         [
@@ -82,9 +89,9 @@ async def run_embedded(settings: Settings, stop: asyncio.Event) -> bool:
     writer.start()
     if await servers.start():
         logger.info(
-            "prela serve ready otlp_grpc=%s:%d otlp_http=%s:%d query=%s:%d data_dir=%s auth=off project_id=%s",
+            "prela serve ready otlp_grpc=%s:%d otlp_http=%s:%d query=%s:%d data_dir=%s auth: %s",
             settings.host, grpc_port, settings.host, settings.otlp_http_port, settings.host,
-            settings.query_port, settings.data_dir.resolve(), project_id,
+            settings.query_port, settings.data_dir.resolve(), auth.describe(),
         )  # fmt: skip
         await stop.wait()
     logger.info("shutting down: refusing new requests, draining queued spans=%d", queue.depth)
@@ -95,8 +102,13 @@ async def run_embedded(settings: Settings, stop: asyncio.Event) -> bool:
     else:
         logger.error("drain timed out: unstored spans stay in the write-ahead log for the next start")
     wal.close()
+    await auth.close()
     close_all()
     return drained
+
+
+async def _store_ready(auth: AuthRuntime) -> dict[str, bool]:
+    return {"store": await auth.store.ping()}
 
 
 def serve(settings: Settings) -> int:

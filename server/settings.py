@@ -26,6 +26,10 @@ def _strip_credentials(url: str) -> str:
     return parts._replace(netloc=f"***@{host}{port}").geturl()
 
 
+class ConfigurationError(ValueError):
+    """A role cannot start with this configuration; the message names the setting."""
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=None, extra="ignore", populate_by_name=True)
 
@@ -73,6 +77,25 @@ class Settings(BaseSettings):
     writer_group: str = Field("prela-writer", min_length=1, validation_alias="PRELA_WRITER_GROUP")
     metrics_port: int = Field(9464, ge=0, le=65535, validation_alias="PRELA_METRICS_PORT")
 
+    # Projects, keys and tokens (prela.auth)
+    auth_mode: Literal["required", "off"] | None = Field(None, validation_alias="PRELA_AUTH")
+    database_url: str | None = Field(None, validation_alias="DATABASE_URL")
+    redis_url: str | None = Field(None, validation_alias="REDIS_URL")
+    jwt_secret: str | None = Field(None, validation_alias="JWT_SECRET")
+    jwks_url: str | None = Field(None, validation_alias="PRELA_JWKS_URL")
+    jwt_issuer: str | None = Field(None, validation_alias="PRELA_JWT_ISSUER")
+    jwt_audience: str = Field("", validation_alias="PRELA_JWT_AUDIENCE")  # comma list
+    jwt_project_claim: str = Field("org_id,o.id", validation_alias="PRELA_JWT_PROJECT_CLAIM")  # comma list
+    jwt_algorithms: str = Field("RS256,ES256", validation_alias="PRELA_JWT_ALGORITHMS")  # comma list
+    jwt_authorized_parties: str = Field("", validation_alias="PRELA_JWT_AUTHORIZED_PARTIES")  # comma list
+    clerk_secret_key: str | None = Field(None, validation_alias="CLERK_SECRET_KEY")
+    clerk_publishable_key: str | None = Field(None, validation_alias="CLERK_PUBLISHABLE_KEY")
+    key_cache_ttl_s: float = Field(15.0, gt=0, le=15, validation_alias="PRELA_KEY_CACHE_TTL_SECONDS")
+    rate_limit_spans_per_second: float = Field(
+        0.0, ge=0, validation_alias="PRELA_RATE_LIMIT_SPANS_PER_SECOND"
+    )
+    rate_limit_burst: int | None = Field(None, gt=0, validation_alias="PRELA_RATE_LIMIT_BURST")
+
     # Prela's own
     data_dir: Path = Field(Path(".prela"), validation_alias="PRELA_DATA_DIR")
     host: str = Field("127.0.0.1", validation_alias="PRELA_HOST")
@@ -88,6 +111,16 @@ class Settings(BaseSettings):
     retry_after_seconds: int = Field(1, ge=1, validation_alias="PRELA_RETRY_AFTER_SECONDS")
     drain_timeout_s: float = Field(30.0, gt=0, validation_alias="PRELA_DRAIN_TIMEOUT_SECONDS")
     project_id: str = Field("default", min_length=1, validation_alias="PRELA_PROJECT_ID")
+
+    @field_validator(
+        "database_url", "redis_url", "jwt_secret", "jwks_url", "jwt_issuer", "clerk_secret_key",
+        "clerk_publishable_key", "clickhouse_url", "clickhouse_host", "kafka_bootstrap_servers",
+        "kafka_username", "kafka_password", "auth_mode", "kafka_security_protocol",
+        mode="before",
+    )  # fmt: skip
+    @classmethod
+    def _empty_is_unset(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("log_level", mode="before")
     @classmethod

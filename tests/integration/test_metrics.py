@@ -92,7 +92,10 @@ def test_query_metrics_use_route_templates(fresh_serve: PrelaServer) -> None:
 
 def test_ready_reports_each_dependency(fresh_serve: PrelaServer) -> None:
     response = httpx.get(f"{fresh_serve.ingest_url}/ready")
-    assert (response.status_code, response.json()) == (200, {"status": "ok", "clickhouse": "ok"})
+    assert (response.status_code, response.json()) == (
+        200,
+        {"status": "ok", "clickhouse": "ok", "store": "ok"},
+    )
     assert httpx.get(f"{fresh_serve.query_url}/ready").status_code == 200
 
 

@@ -153,7 +153,9 @@ def test_sql_in_parameters_is_inert(prela_serve: PrelaServer, catalogue: dict) -
 
 
 def test_health(prela_serve: PrelaServer) -> None:
-    assert httpx.get(f"{prela_serve.query_url}/api/v1/health").json() == {"status": "ok", "clickhouse": "ok"}
+    assert httpx.get(f"{prela_serve.query_url}/api/v1/health").json() == {
+        "status": "ok", "clickhouse": "ok", "store": "ok",
+    }  # fmt: skip
     assert httpx.get(f"{prela_serve.ingest_url}/health").json() == {"status": "ok", "clickhouse": "ok"}
 
 

@@ -100,6 +100,7 @@ class Role:
 def role_env(broker: Broker, **extra: str) -> dict[str, str]:
     return {
         **os.environ,
+        "PRELA_DATA_DIR": str(broker.log_path.parent / "role-data"),
         "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap,
         "LOG_LEVEL": "INFO",
         "PRELA_KAFKA_ACK_TIMEOUT_SECONDS": "3",

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,7 @@ from google.rpc.status_pb2 import Status
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span
 
+from prela.auth import Principal
 from prela.collector.ingest import Ingest, replay_wal
 from prela.collector.otlp_grpc import OtlpGrpcReceiver, build_grpc_server
 from prela.collector.otlp_http import OtlpHttpReceiver, build_otlp_http_app
@@ -54,8 +55,12 @@ class MemoryStore:
         self.stored.extend(records)
 
 
+async def project_p(headers: Mapping[str, str]) -> Principal:
+    return Principal("p", None, method="off")
+
+
 def http_client(ingest: Ingest) -> httpx.AsyncClient:
-    app = build_otlp_http_app(OtlpHttpReceiver(ingest, 1 << 20, retry_after_s=2, project_id="p"))
+    app = build_otlp_http_app(OtlpHttpReceiver(ingest, 1 << 20, retry_after_s=2, authenticate=project_p))
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://prela")
 
 
@@ -78,7 +83,7 @@ async def test_full_queue_is_503_with_retry_after_over_http() -> None:
 
 async def test_full_queue_is_unavailable_over_grpc() -> None:
     queue = SpanQueue(capacity_spans=10)
-    receiver = OtlpGrpcReceiver(Ingest(QueueExporter(queue)), "p")
+    receiver = OtlpGrpcReceiver(Ingest(QueueExporter(queue)), project_p)
     server, port = build_grpc_server(receiver, "127.0.0.1", 0, 1 << 20)
     await server.start()
     try:

@@ -8,8 +8,8 @@ import pytest
 
 from prela.exporters.kafka import KafkaConfig, encode_messages
 from prela.proto.codec import decode_batch
-from prela.server.scaleout import ConfigurationError, kafka_config
-from prela.server.settings import Settings
+from prela.server.scaleout import kafka_config
+from prela.server.settings import ConfigurationError, Settings
 from tests.scaleout.test_writer_faults import record
 
 
