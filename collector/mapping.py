@@ -308,12 +308,51 @@ _PLAIN_KEYS = {
 }
 
 
+def _convention_keys(value: object) -> set[str]:
+    """Every attribute name the conventions module mentions (over-inclusive is harmless)."""
+    if isinstance(value, str):
+        return {value.rstrip(".")} | {value}
+    if isinstance(value, dict):
+        return set().union(*(_convention_keys(k) | _convention_keys(v) for k, v in value.items()))
+    if isinstance(value, tuple | list | frozenset | set):
+        return set().union(*(_convention_keys(v) for v in value))
+    return set()
+
+
+_CONVENTION_KEYS = frozenset(
+    set().union(*(_convention_keys(v) for k, v in vars(cv).items() if k.isupper())) - {"", "service.name"}
+)
+_INDEXED_PREFIXES = tuple(_FAMILY_KEYS)  # gen_ai.prompt., gen_ai.completion., llm.input_messages., …
+_NOTHING_LIFTED = ("CUSTOM", "", "", "", 0, 0, 0, 0, 0, 0, 0.0, "", "")
+
+LiftedFields = tuple[str, str, str, str, int, int, int, int, int, int, float, str, str]
+
+
 def lift_llm_fields(
     attrs: dict[str, Any],
     events: list[dict[str, Any]] | None = None,
     plain_keys: bool = False,
-) -> tuple[str, str, str, str, int, int, int, int, int, int, float, str, str]:
+) -> LiftedFields:
     """The LLM fields of one span, read from its attribute dict by every known convention.
+
+    Spans that carry no attribute of any LLM convention (HTTP, database, framework spans) take a
+    fast path: one set test instead of ~40 lookups.
+    """
+    if not events and attrs.keys().isdisjoint(_CONVENTION_KEYS) and not _has_indexed_key(attrs):
+        return _NOTHING_LIFTED
+    return lift_all_llm_fields(attrs, events, plain_keys)
+
+
+def _has_indexed_key(attrs: dict[str, Any]) -> bool:
+    return any(key.startswith(_INDEXED_PREFIXES) for key in attrs)
+
+
+def lift_all_llm_fields(
+    attrs: dict[str, Any],
+    events: list[dict[str, Any]] | None = None,
+    plain_keys: bool = False,
+) -> LiftedFields:
+    """`lift_llm_fields` without the fast path: every convention looked up.
 
     Returns (span_type, provider, model, request_model, input_tokens, output_tokens, total_tokens,
     cache_read_tokens, cache_write_tokens, reasoning_tokens, cost_usd, input, output).

@@ -678,3 +678,25 @@ def test_real_sdk_spans_map_with_parentage_and_llm_fields() -> None:
     assert (llm.model, llm.provider, llm.total_tokens) == ("gpt-4o", "openai", 24)
     assert json.loads(llm.attributes)["gen_ai.response.finish_reasons"] == ["stop"]
     assert llm.duration_ns == llm.ended_at_ns - llm.started_at_ns
+
+
+@pytest.mark.parametrize(
+    "attrs",
+    [
+        {},
+        {"http.request.method": "GET", "url.full": "https://example.com/x", "http.response.status_code": 200},
+        {"db.system": "postgresql", "db.query.text": "SELECT 1", "server.port": 5432},
+        {"messaging.system": "kafka", "input": "not an llm field outside Prela JSON"},
+    ],
+)
+def test_spans_without_llm_attributes_take_the_fast_path_with_the_same_result(attrs: dict) -> None:
+    from prela.collector.mapping import _NOTHING_LIFTED, lift_all_llm_fields, lift_llm_fields
+
+    assert lift_llm_fields(attrs) == lift_all_llm_fields(attrs) == _NOTHING_LIFTED
+
+
+def test_an_indexed_prompt_attribute_alone_is_not_skipped() -> None:
+    from prela.collector.mapping import lift_llm_fields
+
+    fields = lift_llm_fields({"gen_ai.prompt.0.content": "hi", "gen_ai.prompt.0.role": "user"})
+    assert "hi" in fields[11]
