@@ -14,14 +14,12 @@ from starlette.routing import Route
 
 from prela.auth import AuthRuntime
 from prela.collector.ingest import Ingest
-from prela.collector.otlp_grpc import OtlpGrpcReceiver, build_grpc_server
-from prela.collector.otlp_http import OtlpHttpReceiver, build_otlp_http_app, health_endpoint
+from prela.collector.otlp_http import health_endpoint
 from prela.exporters.clickhouse import ClickHouseWriter, apply_schema, close_all, connect
 from prela.exporters.kafka import KafkaConfig, KafkaExporter, create_topics
 from prela.exporters.kafka_writer import KafkaClickHouseWriter
-from prela.query.app import build_query_app
-from prela.query.store import TraceStore
-from prela.server.access import auth_config, key_routes
+from prela.server.access import auth_config
+from prela.server.compose import build_query, build_receivers, trace_store
 from prela.server.runtime import Servers, http_server
 from prela.server.settings import ConfigurationError, Settings
 from prela.telemetry.metrics import metrics_endpoint
@@ -78,20 +76,7 @@ async def run_collector(settings: Settings, stop: asyncio.Event) -> bool:
     async def ready() -> dict[str, bool]:
         return {"kafka": await exporter.check()}
 
-    grpc_server, grpc_port = build_grpc_server(
-        OtlpGrpcReceiver(ingest, auth.ingest.authenticate),
-        settings.host,
-        settings.otlp_grpc_port,
-        settings.max_request_bytes,
-    )
-    app = build_otlp_http_app(
-        OtlpHttpReceiver(
-            ingest, settings.max_request_bytes, settings.retry_after_seconds, auth.ingest.authenticate
-        ),
-        cors_origins=settings.cors_origins,
-        health=health,
-        ready=ready,
-    )
+    grpc_server, grpc_port, app = build_receivers(settings, ingest, auth, health, ready)
     servers = Servers(
         [http_server(app, settings.host, settings.otlp_http_port, settings.drain_timeout_s)],
         grpc_server,
@@ -178,17 +163,7 @@ async def run_writer(settings: Settings, stop: asyncio.Event) -> bool:
 async def run_query(settings: Settings, port: int, stop: asyncio.Event) -> bool:
     client = await asyncio.to_thread(connect, settings.clickhouse_dsn())
     auth = await AuthRuntime.start(auth_config(settings), settings.data_dir)
-
-    async def store_ready() -> dict[str, bool]:
-        return {"store": await auth.store.ping()}
-
-    app = build_query_app(
-        TraceStore(client, settings.clickhouse_database),
-        auth.query.authenticate,
-        cors_origins=settings.cors_origins,
-        extra_routes=key_routes(auth),
-        extra_ready=store_ready,
-    )
+    app = build_query(settings, trace_store(settings, client), auth)
     servers = Servers([http_server(app, settings.host, port, settings.drain_timeout_s)], None, 5)
     if not await servers.start():
         return False

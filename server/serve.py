@@ -1,8 +1,8 @@
 """`prela serve`: receivers, embedded pipeline, writer and query API in one process.
 
 Shutdown keeps the promise made to clients: stop taking requests, let
-in-flight requests finish (they wait for their spans to be stored), then drain
-the queue into ClickHouse and exit.
+in-flight requests finish, then drain the queue into ClickHouse and exit; what
+a crash interrupts is replayed from the write-ahead log at the next start.
 """
 
 from __future__ import annotations
@@ -12,14 +12,11 @@ import logging
 
 from prela.auth import AuthRuntime
 from prela.collector.ingest import Ingest, replay_wal
-from prela.collector.otlp_grpc import OtlpGrpcReceiver, build_grpc_server
-from prela.collector.otlp_http import OtlpHttpReceiver, build_otlp_http_app
 from prela.exporters.clickhouse import ClickHouseWriter, apply_schema, close_all, connect
 from prela.exporters.queue import BatchWriter, QueueExporter, SpanQueue
 from prela.exporters.wal import WriteAheadLog
-from prela.query.app import build_query_app
-from prela.query.store import TraceStore
-from prela.server.access import auth_config, key_routes
+from prela.server.access import auth_config
+from prela.server.compose import build_query, build_receivers, trace_store
 from prela.server.runtime import Servers, http_server, run_role
 from prela.server.settings import Settings
 
@@ -48,7 +45,7 @@ async def run_embedded(settings: Settings, stop: asyncio.Event) -> bool:
     auth = await AuthRuntime.start(auth_config(settings), settings.data_dir)
     ingest = Ingest(QueueExporter(queue, wal), auth.rate_limiter)
 
-    store = TraceStore(client, settings.clickhouse_database)
+    store = trace_store(settings, client)
 
     async def health() -> dict[str, bool]:
         return {"clickhouse": writer.healthy}
@@ -57,27 +54,8 @@ async def run_embedded(settings: Settings, stop: asyncio.Event) -> bool:
         clickhouse = writer.healthy and await asyncio.to_thread(store.ping)
         return {"clickhouse": clickhouse, "store": await auth.store.ping()}
 
-    grpc_server, grpc_port = build_grpc_server(
-        OtlpGrpcReceiver(ingest, auth.ingest.authenticate),
-        settings.host,
-        settings.otlp_grpc_port,
-        settings.max_request_bytes,
-    )
-    otlp_app = build_otlp_http_app(
-        OtlpHttpReceiver(
-            ingest, settings.max_request_bytes, settings.retry_after_seconds, auth.ingest.authenticate
-        ),
-        cors_origins=settings.cors_origins,
-        health=health,
-        ready=ready,
-    )
-    query_app = build_query_app(
-        store,
-        auth.query.authenticate,
-        cors_origins=settings.cors_origins,
-        extra_routes=key_routes(auth),
-        extra_ready=lambda: _store_ready(auth),
-    )
+    grpc_server, grpc_port, otlp_app = build_receivers(settings, ingest, auth, health, ready)
+    query_app = build_query(settings, store, auth)
     servers = Servers(
         [
             http_server(otlp_app, settings.host, settings.otlp_http_port, settings.drain_timeout_s),
@@ -105,10 +83,6 @@ async def run_embedded(settings: Settings, stop: asyncio.Event) -> bool:
     await auth.close()
     close_all()
     return drained
-
-
-async def _store_ready(auth: AuthRuntime) -> dict[str, bool]:
-    return {"store": await auth.store.ping()}
 
 
 def serve(settings: Settings) -> int:

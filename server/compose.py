@@ -1,0 +1,56 @@
+"""The pieces every role assembles the same way: OTLP receivers and the query API."""
+
+from __future__ import annotations
+
+import grpc
+from clickhouse_connect.driver.client import Client
+from starlette.applications import Starlette
+
+from prela.auth import AuthRuntime
+from prela.collector.ingest import Ingest
+from prela.collector.otlp_grpc import OtlpGrpcReceiver, build_grpc_server
+from prela.collector.otlp_http import HealthCheck, OtlpHttpReceiver, build_otlp_http_app
+from prela.query.app import build_query_app
+from prela.query.store import TraceStore
+from prela.server.access import key_routes
+from prela.server.settings import Settings
+
+
+def build_receivers(
+    settings: Settings, ingest: Ingest, auth: AuthRuntime, health: HealthCheck, ready: HealthCheck
+) -> tuple[grpc.aio.Server, int, Starlette]:
+    """OTLP/gRPC (server, bound port) and the OTLP/HTTP app, authenticating with `auth`."""
+    grpc_server, grpc_port = build_grpc_server(
+        OtlpGrpcReceiver(ingest, auth.ingest.authenticate),
+        settings.host,
+        settings.otlp_grpc_port,
+        settings.max_request_bytes,
+    )
+    app = build_otlp_http_app(
+        OtlpHttpReceiver(
+            ingest, settings.max_request_bytes, settings.retry_after_seconds, auth.ingest.authenticate
+        ),
+        cors_origins=settings.cors_origins,
+        health=health,
+        ready=ready,
+    )
+    return grpc_server, grpc_port, app
+
+
+def build_query(settings: Settings, store: TraceStore, auth: AuthRuntime) -> Starlette:
+    """The query API with key management; readiness includes the project store."""
+
+    async def store_ready() -> dict[str, bool]:
+        return {"store": await auth.store.ping()}
+
+    return build_query_app(
+        store,
+        auth.query.authenticate,
+        cors_origins=settings.cors_origins,
+        extra_routes=key_routes(auth),
+        extra_ready=store_ready,
+    )
+
+
+def trace_store(settings: Settings, client: Client) -> TraceStore:
+    return TraceStore(client, settings.clickhouse_database)
