@@ -178,3 +178,13 @@ def test_server_still_serves_after_bad_input(prela_serve: PrelaServer) -> None:
         post(prela_serve, body, "application/json")
     assert httpx.get(f"{prela_serve.ingest_url}/health").status_code == 200
     assert prela_serve.process.poll() is None
+
+
+def test_grpc_gzip_bomb_is_resource_exhausted(prela_serve: PrelaServer) -> None:
+    bomb = request_of(span(os.urandom(16), os.urandom(8), "x" * (20 * 1024 * 1024))).SerializeToString()
+    with grpc.insecure_channel(prela_serve.grpc_endpoint, compression=grpc.Compression.Gzip) as channel:
+        call = channel.unary_unary(EXPORT, request_serializer=None, response_deserializer=None)
+        with pytest.raises(grpc.RpcError) as caught:
+            call(bomb, timeout=30)
+    assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert "Decompressed message larger than max" in (caught.value.details() or "")
