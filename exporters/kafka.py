@@ -41,7 +41,7 @@ class KafkaConfig:
     topic_spans: str = "spans"
     topic_traces: str = "traces"
     topic_dead_letter: str = "prela-dead-letter"
-    compression: str = "lz4"  # gzip | lz4 | zstd | none
+    compression: str = "zstd"  # gzip | lz4 | zstd | none; aiokafka's lz4 is LZ4-HC level 9: slower
     linger_ms: int = 5
     max_batch_bytes: int = 1024 * 1024
     max_message_bytes: int = 1024 * 1024

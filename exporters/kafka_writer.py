@@ -98,8 +98,8 @@ class KafkaClickHouseWriter:
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             max_poll_records=5000,
-            fetch_max_bytes=64 * 1024 * 1024,
-            max_partition_fetch_bytes=8 * 1024 * 1024,
+            fetch_max_bytes=16 * 1024 * 1024,
+            max_partition_fetch_bytes=4 * 1024 * 1024,
         )
         self._dead_letters = AIOKafkaProducer(
             **config.client_options(),

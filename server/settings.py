@@ -65,7 +65,7 @@ class Settings(BaseSettings):
         "prela-dead-letter", min_length=1, validation_alias="PRELA_KAFKA_DEAD_LETTER_TOPIC"
     )
     kafka_compression: Literal["gzip", "lz4", "zstd", "none"] = Field(
-        "lz4", validation_alias="PRELA_KAFKA_COMPRESSION"
+        "zstd", validation_alias="PRELA_KAFKA_COMPRESSION"
     )
     kafka_linger_ms: int = Field(5, ge=0, validation_alias="PRELA_KAFKA_LINGER_MS")
     kafka_max_batch_bytes: int = Field(1024 * 1024, gt=0, validation_alias="PRELA_KAFKA_MAX_BATCH_BYTES")
