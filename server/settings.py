@@ -105,7 +105,7 @@ class Settings(BaseSettings):
     max_request_bytes: int = Field(16 * 1024 * 1024, gt=0, validation_alias="PRELA_MAX_REQUEST_BYTES")
     queue_spans: int = Field(50_000, gt=0, validation_alias="PRELA_QUEUE_SPANS")
     batch_spans: int = Field(20_000, gt=0, validation_alias="PRELA_BATCH_SPANS")
-    batch_linger_ms: float = Field(250.0, ge=0, validation_alias="PRELA_BATCH_LINGER_MS")
+    batch_linger_ms: float = Field(1000.0, ge=0, validation_alias="PRELA_BATCH_LINGER_MS")
     wal_fsync: bool = Field(False, validation_alias="PRELA_WAL_FSYNC")
     ttl_days: int = Field(90, ge=1, validation_alias="PRELA_TTL_DAYS")
     retry_after_seconds: int = Field(1, ge=1, validation_alias="PRELA_RETRY_AFTER_SECONDS")
