@@ -12,30 +12,10 @@ from prela.collector.errors import InvalidPayload
 from prela.collector.prela_json import is_prela_trace, map_prela_trace
 from prela.collector.pricing import cost_usd
 from prela.model.span import SpanRecord
+from tests.integration.test_seed_payload import SEED_PAYLOAD as SEED_PAYLOAD_BYTES
 
 # Exactly the payload of the seed's deployment guide ("Send Test Trace").
-SEED_PAYLOAD: dict[str, Any] = {
-    "trace_id": "test-production-123",
-    "service_name": "test-service",
-    "started_at": "2025-01-27T10:00:00Z",
-    "completed_at": "2025-01-27T10:00:01Z",
-    "duration_ms": 1000,
-    "status": "SUCCESS",
-    "spans": [
-        {
-            "span_id": "span-1",
-            "trace_id": "test-production-123",
-            "name": "test-operation",
-            "span_type": "LLM",
-            "started_at": "2025-01-27T10:00:00Z",
-            "ended_at": "2025-01-27T10:00:01Z",
-            "duration_ms": 1000,
-            "status": "SUCCESS",
-            "attributes": {"model": "gpt-4"},
-            "events": [],
-        }
-    ],
-}
+SEED_PAYLOAD: dict[str, Any] = json.loads(SEED_PAYLOAD_BYTES)
 T0 = 1_737_972_000_000_000_000  # 2025-01-27T10:00:00Z in ns
 
 
