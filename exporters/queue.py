@@ -189,5 +189,11 @@ class QueueExporter:
         if not records:
             return
         self._queue.reserve(len(records))  # refuse before logging what would not be queued
-        lsn = self._wal.append(raw.kind, project_id, raw.payload) if self._wal is not None and raw else 0
+        lsn = 0
+        if self._wal is not None and raw is not None:
+            try:
+                lsn = self._wal.append(raw.kind, project_id, raw.payload)
+            except OSError as exc:  # disk full, I/O error: not durable, so not accepted
+                logger.error("write-ahead log append failed error=%r", str(exc))
+                raise Unavailable(f"the write-ahead log cannot be written ({exc.strerror}), retry") from None
         self._queue.put(records, lsn)

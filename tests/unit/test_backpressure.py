@@ -187,3 +187,16 @@ async def test_exporter_answers_without_waiting_for_the_store() -> None:
 def _record() -> SpanRecord:
     return SpanRecord(*(["p", "t", "s", "", "", "n", "CUSTOM", "INTERNAL", "svc", "", ""] + [1, 2, 1]
                         + ["SUCCESS", "", "{}", "{}", "{}", "[]", "[]", "", "", ""] + [0] * 6 + [0.0, "", ""]))  # fmt: skip
+
+
+async def test_a_request_the_log_cannot_write_is_refused_retryably(tmp_path: Path) -> None:
+    wal = WriteAheadLog(tmp_path / "wal")
+    wal.append(PayloadKind.OTLP_PROTOBUF, "p", b"x")
+    wal.close()  # its file descriptor is gone: the next append fails like a full disk would
+    wal._fd = 10**6  # an fd that does not exist
+    queue = SpanQueue(capacity_spans=100)
+    async with http_client(Ingest(QueueExporter(queue, wal))) as client:
+        response = await post(client, 2)
+    assert response.status_code == 503
+    assert "write-ahead log" in Status.FromString(response.content).message
+    assert queue.depth == 0
