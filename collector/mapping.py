@@ -97,28 +97,37 @@ def _first(attrs: dict[str, Any], keys: tuple[str, ...]) -> Any:
     return None
 
 
+MAX_TIME_NS = 2**63 - 1  # DateTime64(9) ends here (2262-04-11)
+MAX_COUNT = 2**63 - 1  # token counts are stored as UInt64; a value outside [0, 2^63) is not a count
+
+
 def _first_int(attrs: dict[str, Any], keys: tuple[str, ...]) -> int | None:
+    """The first key holding a plausible count; negative, huge or non-numeric values are skipped
+    (they stay in the attributes, but would make the row impossible to store)."""
     for key in keys:
         value = attrs.get(key)
         if value is not None:
-            if value.__class__ is int:
+            if value.__class__ is not int:
+                if isinstance(value, bool):
+                    continue
+                try:
+                    value = int(float(value))
+                except (TypeError, ValueError, OverflowError):
+                    continue
+            if 0 <= value <= MAX_COUNT:
                 return value  # type: ignore[no-any-return]
-            if isinstance(value, bool):
-                continue
-            try:
-                return int(float(value))
-            except (TypeError, ValueError, OverflowError):
-                continue
     return None
 
 
 def _as_float(value: Any) -> float | None:
+    """A finite, non-negative amount, else None (NaN, infinities and negatives are not costs)."""
     if isinstance(value, bool) or value is None:
         return None
     try:
-        return float(value)
-    except (TypeError, ValueError):
+        number = float(value)
+    except (TypeError, ValueError, OverflowError):
         return None
+    return number if 0.0 <= number < float("inf") else None
 
 
 def _text(value: Any) -> str:
@@ -477,6 +486,8 @@ def map_export_request(request: ExportTraceServiceRequest, project_id: str) -> M
                     problem = "span_id must not be all zero"
                 elif parent_id and len(parent_id) != 8:
                     problem = f"parent_span_id must be empty or 8 bytes, got {len(parent_id)}"
+                elif span.start_time_unix_nano > MAX_TIME_NS or span.end_time_unix_nano > MAX_TIME_NS:
+                    problem = "start/end time beyond 2262-04-11 (the largest nanosecond timestamp stored)"
                 if problem is not None:
                     rejected += 1
                     if len(errors) < MAX_ERRORS:

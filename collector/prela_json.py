@@ -22,7 +22,7 @@ import orjson
 
 from prela.collector import conventions as cv
 from prela.collector.errors import InvalidPayload
-from prela.collector.mapping import SPAN_KINDS, lift_llm_fields
+from prela.collector.mapping import MAX_COUNT, SPAN_KINDS, lift_llm_fields
 from prela.collector.pricing import cost_usd
 from prela.model.span import SPAN_TYPES, SpanRecord
 
@@ -108,7 +108,7 @@ def timestamp_ns(value: Any, path: str) -> int:
 def _duration_ns(value: Any, path: str) -> int | None:
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0 or value != value:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value * 1_000_000 < 2**63:
         raise InvalidPayload(f"{path}: {value!r} is not a non-negative number of milliseconds")
     return round(value * 1_000_000)
 
@@ -195,12 +195,19 @@ def _links(value: Any, path: str) -> list[dict[str, Any]]:
     return links
 
 
+def _json_text(value: Any, path: str) -> str:
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError as exc:  # an integer beyond 64 bits, the one thing orjson cannot write
+        raise InvalidPayload(f"{path}: {exc}") from None
+
+
 def _top_level_int(span: dict[str, Any], key: str, path: str) -> int | None:
     value = span.get(key)
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise InvalidPayload(f"{path}.{key}: {value!r} is not a non-negative integer")
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_COUNT:
+        raise InvalidPayload(f"{path}.{key}: {value!r} is not a non-negative 64-bit integer")
     return value
 
 
@@ -286,8 +293,12 @@ def _map_span(
         total_tokens = input_tokens + output_tokens
     explicit_cost = span.get("cost_usd")
     if explicit_cost is not None:
-        if isinstance(explicit_cost, bool) or not isinstance(explicit_cost, int | float) or explicit_cost < 0:
-            raise InvalidPayload(f"{path}.cost_usd: {explicit_cost!r} is not a non-negative number")
+        if (
+            isinstance(explicit_cost, bool)
+            or not isinstance(explicit_cost, int | float)
+            or not 0 <= explicit_cost < float("inf")
+        ):
+            raise InvalidPayload(f"{path}.cost_usd: {explicit_cost!r} is not a finite non-negative number")
         cost = float(explicit_cost)
     elif (overridden or counts != [None, None, None]) and model and (input_tokens or output_tokens):
         cost = cost_usd(model, input_tokens, output_tokens, cache_read, cache_write)
@@ -309,11 +320,11 @@ def _map_span(
         duration_ns=ended - started,
         status=_status(span.get("status"), f"{path}.status"),
         status_message=_string(span.get("status_message"), f"{path}.status_message"),
-        attributes=orjson.dumps(attributes).decode() if attributes else "{}",
+        attributes=_json_text(attributes, f"{path}.attributes") if attributes else "{}",
         resource_attributes=resource_json,
         scope_attributes="{}",
-        events=orjson.dumps(events).decode() if events else "[]",
-        links=orjson.dumps(links).decode() if links else "[]",
+        events=_json_text(events, f"{path}.events") if events else "[]",
+        links=_json_text(links, f"{path}.links") if links else "[]",
         provider=provider,
         model=model,
         request_model=request_model,

@@ -700,3 +700,48 @@ def test_an_indexed_prompt_attribute_alone_is_not_skipped() -> None:
 
     fields = lift_llm_fields({"gen_ai.prompt.0.content": "hi", "gen_ai.prompt.0.role": "user"})
     assert "hi" in fields[11]
+
+
+def test_spans_with_times_beyond_the_storable_range_are_rejected_alone() -> None:
+    import os
+
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+    from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span
+
+    from prela.collector.mapping import map_export_request
+
+    def one(start: int, end: int) -> Span:
+        return Span(trace_id=os.urandom(16), span_id=os.urandom(8), name="x",
+                    start_time_unix_nano=start, end_time_unix_nano=end)  # fmt: skip
+
+    request = ExportTraceServiceRequest(
+        resource_spans=[
+            ResourceSpans(
+                scope_spans=[ScopeSpans(spans=[one(1, 2), one(2**64 - 1, 2**64 - 1), one(1, 2**63)])]
+            )
+        ]
+    )
+    mapped = map_export_request(request, "p")
+    assert (len(mapped.records), mapped.rejected) == (1, 2)
+    assert "2262" in mapped.errors[0]
+
+
+@pytest.mark.parametrize(
+    "attrs",
+    [
+        {"gen_ai.usage.input_tokens": -3},
+        {"llm.token_count.prompt": 2**64},
+        {"gen_ai.usage.input_tokens": "many"},
+    ],
+)
+def test_implausible_token_counts_are_not_lifted(attrs: dict) -> None:
+    from prela.collector.mapping import lift_llm_fields
+
+    assert lift_llm_fields({"gen_ai.request.model": "gpt-4o", **attrs})[4] == 0
+
+
+@pytest.mark.parametrize("cost", [float("nan"), float("inf"), -1.0])
+def test_implausible_costs_are_not_lifted(cost: float) -> None:
+    from prela.collector.mapping import lift_llm_fields
+
+    assert lift_llm_fields({"gen_ai.request.model": "unknown-model", "llm.cost.total": cost})[10] == 0.0

@@ -277,12 +277,12 @@ def test_missing_service_name_is_unknown_service() -> None:
         (lambda d: d["spans"][0].update(events={}), "spans[0].events: expected a list, got dict"),
         (
             lambda d: d["spans"][0].update(input_tokens="10"),
-            "spans[0].input_tokens: '10' is not a non-negative integer",
+            "spans[0].input_tokens: '10' is not a non-negative 64-bit integer",
         ),
         (lambda d: d["spans"][0].update(model=4), "spans[0].model: 4 is not a string"),
         (
             lambda d: d["spans"][0].update(cost_usd=-0.1),
-            "spans[0].cost_usd: -0.1 is not a non-negative number",
+            "spans[0].cost_usd: -0.1 is not a finite non-negative number",
         ),
     ],
 )
