@@ -21,7 +21,7 @@ from prela.collector.mapping import map_export_request
 from prela.collector.otlp_json import otlp_json_to_request
 from prela.collector.prela_json import map_prela_trace
 from prela.exporters.base import ExportError, Overloaded, RawRequest, SpanExporter
-from prela.exporters.clickhouse import ClickHouseWriter
+from prela.exporters.clickhouse import ClickHouseWriter, log_unstorable
 from prela.exporters.wal import PayloadKind, WalEntry, WriteAheadLog
 from prela.model import SpanRecord
 from prela.telemetry.metrics import RECEIVER_ACCEPTED_SPANS, RECEIVER_REFUSED_SPANS
@@ -123,12 +123,12 @@ def replay_wal(wal: WriteAheadLog, writer: ClickHouseWriter, batch_spans: int) -
             logger.exception("wal: skipping an entry that no longer decodes lsn=%d", entry.lsn)
         last_lsn = entry.lsn
         if len(batch) >= batch_spans:
-            writer.insert(batch)
+            log_unstorable(writer.insert_or_isolate(batch))
             replayed += len(batch)
             batch = []
             wal.checkpoint(last_lsn)
     if batch:
-        writer.insert(batch)
+        log_unstorable(writer.insert_or_isolate(batch))
         replayed += len(batch)
     if last_lsn:
         wal.checkpoint(last_lsn)

@@ -17,6 +17,7 @@ from typing import Any
 
 import clickhouse_connect
 from clickhouse_connect.driver.client import Client
+from clickhouse_connect.driver.exceptions import DataError
 from clickhouse_connect.driver.insert import InsertContext
 
 from prela.model import SPAN_COLUMNS, SpanRecord
@@ -25,6 +26,7 @@ from prela.telemetry.metrics import (
     WRITER_INSERT_SECONDS,
     WRITER_INSERTED_BATCHES,
     WRITER_INSERTED_SPANS,
+    WRITER_UNSTORABLE_SPANS,
 )
 
 logger = logging.getLogger(__name__)
@@ -73,6 +75,16 @@ def apply_schema(client: Client, database: str, ttl_days: int) -> None:
     logger.info("schema applied database=%s ttl_days=%d", database, ttl_days)
 
 
+def log_unstorable(unstorable: Sequence[tuple[SpanRecord, str]]) -> None:
+    """Account for spans skipped because ClickHouse can never hold them: never a silent drop."""
+    for record, reason in unstorable:
+        WRITER_UNSTORABLE_SPANS.inc()
+        logger.error(
+            "span cannot be stored, skipped project_id=%s trace_id=%s span_id=%s reason=%r",
+            record.project_id, record.trace_id, record.span_id, reason[:300],
+        )  # fmt: skip
+
+
 class ClickHouseWriter:
     """Inserts batches of `SpanRecord`s into `<database>.spans` (the trace view follows by itself)."""
 
@@ -103,6 +115,23 @@ class ClickHouseWriter:
         WRITER_INSERTED_SPANS.inc(len(records))
         WRITER_INSERTED_BATCHES.inc()
         logger.debug("inserted spans=%d seconds=%.4f", len(records), elapsed)
+
+    def insert_or_isolate(
+        self, records: Sequence[SpanRecord], settings: dict[str, Any] | None = None
+    ) -> list[tuple[SpanRecord, str]]:
+        """Insert; rows the client cannot encode for their columns (DataError: a value out of the
+        column's range) are isolated by halving and returned with the reason, the rest is stored.
+
+        Other errors (server unreachable, disk full) propagate: those batches are retried whole.
+        """
+        try:
+            self.insert(records, settings)
+            return []
+        except DataError as exc:
+            if len(records) == 1:
+                return [(records[0], str(exc))]
+        half = len(records) // 2  # halves are different data: no deduplication token
+        return self.insert_or_isolate(records[:half]) + self.insert_or_isolate(records[half:])
 
     def ping(self) -> bool:
         try:

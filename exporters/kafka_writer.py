@@ -20,7 +20,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPa
 from aiokafka.errors import CommitFailedError, KafkaError
 from google.protobuf.message import DecodeError
 
-from prela.exporters.clickhouse import ClickHouseWriter
+from prela.exporters.clickhouse import ClickHouseWriter, log_unstorable
 from prela.exporters.kafka import KafkaConfig
 from prela.model import SpanRecord
 from prela.proto.codec import decode_batch
@@ -214,8 +214,8 @@ class KafkaClickHouseWriter:
         while True:
             started = time.perf_counter()
             try:
-                await asyncio.to_thread(
-                    self._writer.insert, batch.records, {"insert_deduplication_token": token}
+                unstorable = await asyncio.to_thread(
+                    self._writer.insert_or_isolate, batch.records, {"insert_deduplication_token": token}
                 )
             except Exception as exc:
                 self.stats.insert_errors += 1
@@ -231,7 +231,8 @@ class KafkaClickHouseWriter:
                 backoff = min(backoff * 2, self._max_backoff_s)
                 continue
             self.stats.clickhouse_ok = True
-            self.stats.inserted_spans += len(batch.records)
+            log_unstorable(unstorable)
+            self.stats.inserted_spans += len(batch.records) - len(unstorable)
             self.stats.inserted_batches += 1
             self.stats.last_insert_seconds = time.perf_counter() - started
             return True

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from prela.exporters.base import Overloaded, RawRequest, Unavailable
-from prela.exporters.clickhouse import ClickHouseWriter
+from prela.exporters.clickhouse import ClickHouseWriter, log_unstorable
 from prela.exporters.wal import WriteAheadLog
 from prela.model import SpanRecord
 from prela.telemetry.metrics import QUEUE_CAPACITY_SPANS, QUEUE_SPANS
@@ -157,7 +157,7 @@ class BatchWriter:
         backoff = 0.05
         while True:
             try:
-                self._writer.insert(records)
+                unstorable = self._writer.insert_or_isolate(records)
             except Exception as exc:
                 self.last_error = f"{type(exc).__name__}: {exc}"
                 logger.warning(
@@ -168,7 +168,8 @@ class BatchWriter:
                 backoff = min(backoff * 2, self._max_backoff_s)
                 continue
             self.last_error = None
-            self.inserted_spans += len(records)
+            self.inserted_spans += len(records) - len(unstorable)
+            log_unstorable(unstorable)
             return True
 
 

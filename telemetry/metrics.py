@@ -57,6 +57,10 @@ EXPORTER_FAILED_SPANS = Counter(
 WRITER_INSERTED_SPANS = Counter("prela_writer_inserted_spans_total", "Spans inserted into ClickHouse.")
 WRITER_INSERTED_BATCHES = Counter("prela_writer_inserted_batches_total", "Insert batches into ClickHouse.")
 WRITER_INSERT_ERRORS = Counter("prela_writer_insert_errors_total", "Failed ClickHouse inserts (retried).")
+WRITER_UNSTORABLE_SPANS = Counter(
+    "prela_writer_unstorable_spans_total",
+    "Spans ClickHouse can never hold (a value out of its column's range), logged and skipped.",
+)
 WRITER_INSERT_SECONDS = Histogram(
     "prela_writer_insert_duration_seconds", "Time of one ClickHouse insert.", buckets=LATENCY_BUCKETS
 )

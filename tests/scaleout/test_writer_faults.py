@@ -38,6 +38,14 @@ class OutageClickHouse:
             raise ConnectionError("ClickHouse: connection refused")
         self.real.insert(records, settings)
 
+    def insert_or_isolate(
+        self, records: Sequence[SpanRecord], settings: dict[str, Any] | None = None
+    ) -> list[tuple[SpanRecord, str]]:
+        if self.down:
+            self.refused += 1
+            raise ConnectionError("ClickHouse: connection refused")
+        return self.real.insert_or_isolate(records, settings)
+
     def ping(self) -> bool:
         return not self.down
 
@@ -100,5 +108,20 @@ async def test_clickhouse_outage_commits_nothing_and_recovers(broker: Broker, tm
             encode_messages("p", records, config.max_message_bytes)
         )
         assert client.query("SELECT count() FROM prela.spans FINAL").result_rows == [(300,)]
+    finally:
+        close_all()
+
+
+def test_a_row_clickhouse_cannot_hold_is_isolated_and_the_rest_stored(tmp_path: Path) -> None:
+    client = connect(f"chdb://{tmp_path / 'ch'}")
+    try:
+        apply_schema(client, "prela", 90)
+        writer = ClickHouseWriter(client, "prela")
+        good = [record(os.urandom(16).hex(), i) for i in range(9)]
+        bad = record(os.urandom(16).hex(), 99)._replace(started_at_ns=2**64 - 1)  # past DateTime64(9)
+        unstorable = writer.insert_or_isolate([*good[:4], bad, *good[4:]])
+        assert [r.span_id for r, _ in unstorable] == [bad.span_id]
+        assert "started_at" in unstorable[0][1]
+        assert client.query("SELECT count() FROM prela.spans").result_rows == [(9,)]
     finally:
         close_all()
