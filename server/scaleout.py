@@ -4,9 +4,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 
 from aiokafka.errors import KafkaError
+from clickhouse_connect.driver.client import Client
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -97,32 +99,51 @@ async def run_collector(settings: Settings, stop: asyncio.Event) -> bool:
     return started
 
 
+async def connect_until_ready(settings: Settings, stop: asyncio.Event) -> Client | None:
+    """Connect to ClickHouse and apply the schema, retrying with back-off while it is unreachable.
+
+    None when `stop` was set first.
+    """
+    backoff = 0.5
+    while not stop.is_set():
+        try:
+            client = await asyncio.to_thread(connect, settings.clickhouse_dsn())
+            await asyncio.to_thread(apply_schema, client, settings.clickhouse_database, settings.ttl_days)
+            return client
+        except Exception as exc:  # unreachable, auth, DNS: all retried, all logged
+            logger.warning(
+                "clickhouse not ready target=%s retry_in_s=%.1f error=%r",
+                settings.clickhouse_target(), backoff, str(exc)[:300],
+            )  # fmt: skip
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), backoff)
+            backoff = min(backoff * 2, 10.0)
+    return None
+
+
 async def run_writer(settings: Settings, stop: asyncio.Event) -> bool:
     config = kafka_config(settings)
-    client = await asyncio.to_thread(connect, settings.clickhouse_dsn())
-    await asyncio.to_thread(apply_schema, client, settings.clickhouse_database, settings.ttl_days)
-    if settings.kafka_create_topics:
-        await ensure_topics(config)
-    clickhouse = ClickHouseWriter(client, settings.clickhouse_database)
-    writer = KafkaClickHouseWriter(
-        config,
-        settings.writer_group,
-        clickhouse,
-        batch_spans=settings.batch_spans,
-        linger_s=max(settings.batch_linger_ms, 50) / 1000,
-    )
+    # Health and metrics answer from the start, so an orchestrator sees a writer waiting for ClickHouse.
+    current: list[KafkaClickHouseWriter] = []
+    clickhouse: list[ClickHouseWriter] = []
 
     async def health() -> dict[str, bool]:
-        return {"kafka": writer.stats.kafka_ok, "clickhouse": writer.stats.clickhouse_ok}
+        if not current:
+            return {"kafka": False, "clickhouse": False}
+        return {"kafka": current[0].stats.kafka_ok, "clickhouse": current[0].stats.clickhouse_ok}
 
     async def ready() -> dict[str, bool]:
+        if not current:
+            return {"kafka": False, "clickhouse": False}
         kafka_ok, clickhouse_ok = await asyncio.gather(
-            writer.check_kafka(), asyncio.to_thread(clickhouse.ping)
+            current[0].check_kafka(), asyncio.to_thread(clickhouse[0].ping)
         )
-        return {"kafka": kafka_ok, "clickhouse": clickhouse_ok and writer.stats.clickhouse_ok}
+        return {"kafka": kafka_ok, "clickhouse": clickhouse_ok and current[0].stats.clickhouse_ok}
 
     async def stats(request: Request) -> Response:
-        s = writer.stats
+        if not current:
+            return JSONResponse({"error": "waiting for ClickHouse"}, status_code=503)
+        s = current[0].stats
         return JSONResponse(
             {
                 "consumed_messages": s.consumed_messages,
@@ -145,6 +166,21 @@ async def run_writer(settings: Settings, stop: asyncio.Event) -> bool:
     servers = Servers([http_server(app, settings.host, settings.metrics_port, 5)], None, 5)
     if not await servers.start():
         return False
+    client = await connect_until_ready(settings, stop)
+    if client is None:
+        await servers.stop()
+        return True
+    if settings.kafka_create_topics:
+        await ensure_topics(config)
+    clickhouse.append(ClickHouseWriter(client, settings.clickhouse_database))
+    writer = KafkaClickHouseWriter(
+        config,
+        settings.writer_group,
+        clickhouse[0],
+        batch_spans=settings.batch_spans,
+        linger_s=max(settings.batch_linger_ms, 50) / 1000,
+    )
+    current.append(writer)
     logger.info(
         "prela writer ready group=%s kafka=%s clickhouse=%s health=%s:%d",
         settings.writer_group, config.bootstrap_servers, settings.clickhouse_target(), settings.host,

@@ -269,3 +269,25 @@ def test_collector_without_broker_refuses_retryably_and_reports_unhealthy(tmp_pa
         assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
     finally:
         collector.stop()
+
+
+def test_writer_waits_for_an_unreachable_clickhouse_and_says_so(broker: Broker, tmp_path: Path) -> None:
+    from tests.conftest import free_port
+    from tests.scaleout.conftest import role_env, start_role, wait_port
+
+    port = free_port()
+    nothing_there = f"http://default:@127.0.0.1:{free_port()}/prela"
+    writer = start_role(
+        "writer", ["--metrics-port", str(port)], role_env(broker, CLICKHOUSE_URL=nothing_there), tmp_path,
+        {"metrics": port},
+    )  # fmt: skip
+    try:
+        wait_port(port, 60)
+        for path in ("/health", "/ready"):
+            response = httpx.get(f"{writer.url('metrics')}{path}", timeout=10)
+            assert (response.status_code, response.json()["clickhouse"]) == (503, "down")
+        time.sleep(1.5)
+        assert writer.process.poll() is None, "the writer must wait for ClickHouse, not exit"
+        assert "clickhouse not ready" in writer.log() and "default:@" not in writer.log()
+    finally:
+        assert writer.stop() == 0
