@@ -197,7 +197,9 @@ async def run_writer(settings: Settings, stop: asyncio.Event) -> bool:
 
 
 async def run_query(settings: Settings, port: int, stop: asyncio.Event) -> bool:
-    client = await asyncio.to_thread(connect, settings.clickhouse_dsn())
+    client = await connect_until_ready(settings, stop)  # waits (logging why) while ClickHouse is down
+    if client is None:
+        return True
     auth = await AuthRuntime.start(auth_config(settings), settings.data_dir)
     app = build_query(settings, trace_store(settings, client), auth)
     servers = Servers([http_server(app, settings.host, port, settings.drain_timeout_s)], None, 5)
