@@ -18,14 +18,18 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
+from tests.conftest import free_port
 from tests.integration.test_bad_input import request_of, span
 from tests.integration.test_metrics import samples, value
 from tests.integration.test_seed_payload import SEED_PAYLOAD
 from tests.scaleout.conftest import (
     Broker,
     read_spans,
+    role_env,
     start_collector,
+    start_role,
     start_writer,
+    wait_http,
     wait_inserted,
     writer_stats,
 )
@@ -233,6 +237,19 @@ def test_seed_trace_is_published_on_the_traces_topic_and_stored(broker: Broker, 
         "LLM",
         "gpt-4",
     )
+
+    # The API gateway role reads what the trace service wrote.
+    port = free_port()
+    query = start_role(
+        "query", ["--port", str(port)], role_env(broker, CLICKHOUSE_URL=f"chdb://{tmp_path / 'ch'}"), tmp_path,
+        {"api": port},
+    )  # fmt: skip
+    try:
+        wait_http(query, f"{query.url('api')}/api/v1/health", 60)
+        trace = httpx.get(f"{query.url('api')}/api/v1/traces/test-production-123", timeout=10).json()
+        assert (trace["service_name"], trace["spans"][0]["model"]) == ("test-service", "gpt-4")
+    finally:
+        assert query.stop() == 0
 
 
 def test_collector_without_broker_refuses_retryably_and_reports_unhealthy(tmp_path: Path) -> None:
