@@ -36,6 +36,10 @@ class BadQuery(ValueError):
     """A query parameter is invalid: 400 with this message."""
 
 
+def _is_hex(text: str) -> bool:
+    return all(c in "0123456789abcdefABCDEF" for c in text)
+
+
 def _error(status: int, message: str, **extra: Any) -> JSONResponse:
     return JSONResponse({"error": message, **extra}, status_code=status)
 
@@ -116,6 +120,8 @@ class QueryApi:
         trace_id = request.path_params["trace_id"]
         if len(trace_id) > MAX_TRACE_ID_LENGTH:
             return _error(400, f"trace_id longer than {MAX_TRACE_ID_LENGTH} characters")
+        if len(trace_id) == 32 and _is_hex(trace_id):
+            trace_id = trace_id.lower()  # OTLP ids are stored as lower-case hex; accept them as pasted
         trace = await asyncio.to_thread(
             self._store.get_trace, request_principal(request).project_id, trace_id
         )

@@ -120,6 +120,12 @@ def test_list_rollups(prela_serve: PrelaServer, catalogue: dict) -> None:
     assert first["service_name"] == catalogue["service"]
 
 
+def test_trace_ids_are_found_in_upper_case_too(prela_serve: PrelaServer, catalogue: dict) -> None:
+    response = httpx.get(f"{prela_serve.query_url}/api/v1/traces/{catalogue['ids'][0].upper()}")
+    assert response.status_code == 200
+    assert response.json()["trace_id"] == catalogue["ids"][0]
+
+
 def test_unknown_trace_is_404_json(prela_serve: PrelaServer) -> None:
     response = httpx.get(f"{prela_serve.query_url}/api/v1/traces/{'ab' * 16}")
     assert response.status_code == 404
