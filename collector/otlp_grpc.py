@@ -115,11 +115,15 @@ def build_grpc_server(
         options=[
             ("grpc.max_receive_message_length", max_request_bytes),
             ("grpc.max_send_message_length", 4 * 1024 * 1024),
+            ("grpc.so_reuseport", 0),  # a port already taken is an error, not a silent second listener
         ],
         compression=None,
     )
     server.add_generic_rpc_handlers((receiver.handler(),))
-    bound = server.add_insecure_port(f"{host}:{port}")
+    try:
+        bound = server.add_insecure_port(f"{host}:{port}")
+    except RuntimeError:  # grpc raises when the address is in use
+        bound = 0
     if bound == 0:
-        raise OSError(f"cannot bind OTLP/gRPC to {host}:{port}")
+        raise OSError(f"cannot bind OTLP/gRPC to {host}:{port}: address in use or not available")
     return server, bound

@@ -13,19 +13,22 @@ from prela.collector.otlp_http import HealthCheck, OtlpHttpReceiver, build_otlp_
 from prela.query.app import build_query_app
 from prela.query.store import TraceStore
 from prela.server.access import key_routes
-from prela.server.settings import Settings
+from prela.server.settings import ConfigurationError, Settings
 
 
 def build_receivers(
     settings: Settings, ingest: Ingest, auth: AuthRuntime, health: HealthCheck, ready: HealthCheck
 ) -> tuple[grpc.aio.Server, int, Starlette]:
     """OTLP/gRPC (server, bound port) and the OTLP/HTTP app, authenticating with `auth`."""
-    grpc_server, grpc_port = build_grpc_server(
-        OtlpGrpcReceiver(ingest, auth.ingest.authenticate),
-        settings.host,
-        settings.otlp_grpc_port,
-        settings.max_request_bytes,
-    )
+    try:
+        grpc_server, grpc_port = build_grpc_server(
+            OtlpGrpcReceiver(ingest, auth.ingest.authenticate),
+            settings.host,
+            settings.otlp_grpc_port,
+            settings.max_request_bytes,
+        )
+    except OSError as exc:  # the port is taken or the address is not ours
+        raise ConfigurationError(f"{exc} (--otlp-grpc-port / PRELA_OTLP_GRPC_PORT)") from None
     app = build_otlp_http_app(
         OtlpHttpReceiver(
             ingest, settings.max_request_bytes, settings.retry_after_seconds, auth.ingest.authenticate

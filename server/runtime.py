@@ -54,7 +54,7 @@ class Servers:
         """True once every server listens; False when one could not start (uvicorn logged why)."""
         if self._grpc is not None:
             await self._grpc.start()
-        self._tasks = [asyncio.create_task(s.serve()) for s in self._http]
+        self._tasks = [asyncio.create_task(_serve(s)) for s in self._http]
         while not all(s.started for s in self._http):
             if any(t.done() for t in self._tasks):
                 return False
@@ -68,6 +68,15 @@ class Servers:
         if self._grpc is not None:
             stopping.append(self._grpc.stop(self._graceful_s))
         await asyncio.gather(*stopping, return_exceptions=True)
+
+
+async def _serve(server: UvicornServer) -> None:
+    try:
+        await server.serve()
+    except SystemExit as exc:  # uvicorn exits the process when it cannot bind; let the role stop in order
+        raise OSError(
+            f"HTTP listener on {server.config.host}:{server.config.port} failed (exit {exc.code})"
+        ) from None
 
 
 def run_role(main: Callable[[asyncio.Event], Awaitable[bool]]) -> int:

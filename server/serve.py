@@ -8,7 +8,11 @@ a crash interrupts is replayed from the write-ahead log at the next start.
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import logging
+import os
+from pathlib import Path
+from typing import TextIO
 
 from prela.auth import AuthRuntime
 from prela.collector.ingest import Ingest, replay_wal
@@ -18,7 +22,7 @@ from prela.exporters.wal import WriteAheadLog
 from prela.server.access import auth_config
 from prela.server.compose import build_query, build_receivers, trace_store
 from prela.server.runtime import Servers, http_server, run_role
-from prela.server.settings import Settings
+from prela.server.settings import ConfigurationError, Settings
 
 logger = logging.getLogger(__name__)
 
@@ -26,6 +30,7 @@ logger = logging.getLogger(__name__)
 async def run_embedded(settings: Settings, stop: asyncio.Event) -> bool:
     """Run until `stop` is set, then drain; True when every accepted span was stored."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    lock = lock_data_dir(settings.data_dir)
     client = await asyncio.to_thread(connect, settings.clickhouse_dsn())
     await asyncio.to_thread(apply_schema, client, settings.clickhouse_database, settings.ttl_days)
 
@@ -65,7 +70,10 @@ async def run_embedded(settings: Settings, stop: asyncio.Event) -> bool:
         settings.drain_timeout_s,
     )
     writer.start()
-    if await servers.start():
+    started = await servers.start()
+    if not started:
+        logger.error("a listener could not start (see above); stopping")
+    else:
         logger.info(
             "prela serve ready otlp_grpc=%s:%d otlp_http=%s:%d query=%s:%d data_dir=%s auth: %s",
             settings.host, grpc_port, settings.host, settings.otlp_http_port, settings.host,
@@ -82,7 +90,28 @@ async def run_embedded(settings: Settings, stop: asyncio.Event) -> bool:
     wal.close()
     await auth.close()
     close_all()
-    return drained
+    lock.close()
+    return drained and started
+
+
+def lock_data_dir(data_dir: Path) -> TextIO:
+    """Hold `<data dir>/prela.lock` for the life of the process: one `prela serve` per data dir
+    (chDB, the write-ahead log and SQLite all assume a single owner)."""
+    handle = (data_dir / "prela.lock").open("a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        owner = handle.read().strip() or "unknown"
+        handle.close()
+        raise ConfigurationError(
+            f"data dir {data_dir.resolve()} is in use by another prela process (pid {owner}); "
+            "stop it or pass another --data-dir"
+        ) from None
+    handle.truncate(0)
+    handle.write(str(os.getpid()))
+    handle.flush()
+    return handle
 
 
 def serve(settings: Settings) -> int:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -11,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import PrelaServer, start_prela_serve
+from tests.conftest import PrelaServer, free_port, start_prela_serve
 from tests.integration.test_bad_input import post, request_of, span
 from tests.integration.test_otel_exporters import wait_for_trace
 
@@ -131,3 +133,28 @@ def start_and_stop_log(data_dir: Path) -> str:
     server = start_prela_serve(data_dir)
     server.stop()
     return server.log()
+
+
+def _serve_once(
+    data_dir: Path, grpc_port: int, http_port: int, query_port: int
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "prela.server", "serve", "--data-dir", str(data_dir),
+         "--otlp-grpc-port", str(grpc_port), "--otlp-http-port", str(http_port), "--query-port", str(query_port)],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+
+
+def test_a_second_serve_on_the_same_data_dir_is_refused_clearly(prela_serve: PrelaServer) -> None:
+    second = _serve_once(prela_serve.data_dir, free_port(), free_port(), free_port())
+    assert second.returncode != 0
+    assert "is in use by another prela process" in second.stderr
+
+
+@pytest.mark.parametrize("taken", ["grpc", "http"])
+def test_a_taken_port_stops_serve_with_an_error(prela_serve: PrelaServer, tmp_path: Path, taken: str) -> None:
+    grpc_port = prela_serve.grpc_port if taken == "grpc" else free_port()
+    http_port = prela_serve.http_port if taken == "http" else free_port()
+    second = _serve_once(tmp_path / "other", grpc_port, http_port, free_port())
+    assert second.returncode != 0
+    assert "address in use" in second.stderr or "address already in use" in second.stderr
