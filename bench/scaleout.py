@@ -55,6 +55,7 @@ from bench.load import (
     _all_cpus,
     _git_state,
     _pin_prefix,
+    _pin_self,
     _port_open,
     _pythonpath,
     _self_cpu_seconds,
@@ -692,16 +693,6 @@ def print_tables(summary: dict[str, Any], runs: int) -> None:
 
 
 # --------------------------------------------------------------------------- main
-
-
-def _pin_self() -> bool:
-    if not hasattr(os, "sched_setaffinity") or not {LOADGEN_CPU, ROLE_CPU} <= _all_cpus():
-        return False
-    try:
-        os.sched_setaffinity(0, {LOADGEN_CPU})
-    except OSError:
-        return False
-    return True
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
