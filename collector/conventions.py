@@ -134,6 +134,24 @@ OUTPUT_VALUE_KEYS: Final = ("output.value", "traceloop.entity.output", "gen_ai.c
 GEN_AI_PROMPT_EVENT: Final = ("gen_ai.content.prompt", "gen_ai.prompt")
 GEN_AI_COMPLETION_EVENT: Final = ("gen_ai.content.completion", "gen_ai.completion")
 
+# --- sessions, users, environment ----------------------------------------------------------
+SESSION_ID_KEYS: Final = (
+    "prela.session_id",
+    "gen_ai.conversation.id",
+    "session.id",  # OpenInference
+    "traceloop.association.properties.session_id",
+    "langfuse.session.id",
+)
+USER_ID_KEYS: Final = (
+    "prela.user_id",
+    "user.id",  # OpenInference
+    "enduser.id",  # OTel general attributes
+    "traceloop.association.properties.user_id",
+    "langfuse.user.id",
+)
+# Read from the resource first (where OTel puts it), then from the span.
+ENVIRONMENT_KEYS: Final = ("deployment.environment.name", "deployment.environment", "langfuse.environment")
+
 # --- Prela JSON (the seed payload) -----------------------------------------------------------
 # Plain attribute keys a Prela JSON span may use; consulted after every convention above.
 PLAIN_MODEL_KEYS: Final = ("model",)

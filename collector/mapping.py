@@ -17,7 +17,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 
 from prela.collector import conventions as cv
 from prela.collector.pricing import cost_usd
-from prela.model.span import SPAN_TYPES, SpanRecord
+from prela.model.span import COST_DECIMALS, MAX_COST_USD, SPAN_TYPES, SpanRecord
 
 MAX_ERRORS = 5
 
@@ -120,14 +120,14 @@ def _first_int(attrs: dict[str, Any], keys: tuple[str, ...]) -> int | None:
 
 
 def _as_float(value: Any) -> float | None:
-    """A finite, non-negative amount, else None (NaN, infinities and negatives are not costs)."""
+    """A plausible amount in USD, else None (NaN, negatives and a million or more are not costs)."""
     if isinstance(value, bool) or value is None:
         return None
     try:
         number = float(value)
     except (TypeError, ValueError, OverflowError):
         return None
-    return number if 0.0 <= number < float("inf") else None
+    return round(number, COST_DECIMALS) if 0.0 <= number < MAX_COST_USD else None
 
 
 def _text(value: Any) -> str:
@@ -328,8 +328,11 @@ def _convention_keys(value: object) -> set[str]:
     return set()
 
 
+_CONTEXT_KEYS = (cv.SESSION_ID_KEYS, cv.USER_ID_KEYS, cv.ENVIRONMENT_KEYS)
 _CONVENTION_KEYS = frozenset(
-    set().union(*(_convention_keys(v) for k, v in vars(cv).items() if k.isupper())) - {"", "service.name"}
+    set().union(*(_convention_keys(v) for k, v in vars(cv).items() if k.isupper()))
+    - {"", "service.name"}
+    - set().union(*_CONTEXT_KEYS)  # read by `context_fields`, not by the LLM lookups
 )
 _INDEXED_PREFIXES = tuple(_FAMILY_KEYS)  # gen_ai.prompt., gen_ai.completion., llm.input_messages., …
 _NOTHING_LIFTED = ("CUSTOM", "", "", "", 0, 0, 0, 0, 0, 0, 0.0, "", "")
@@ -435,6 +438,25 @@ def lift_all_llm_fields(
     )
 
 
+def _first_text(attrs: dict[str, Any], keys: tuple[str, ...]) -> str:
+    value = _first(attrs, keys)
+    if value is None:
+        return ""
+    return value if value.__class__ is str else _text(value)
+
+
+def context_fields(attrs: dict[str, Any], resource_environment: str = "") -> tuple[str, str, str]:
+    """(session_id, user_id, environment) of one span by the conventions; "" where none is sent.
+
+    The environment is the resource's (`deployment.environment.name`) unless only the span names one.
+    """
+    return (
+        _first_text(attrs, cv.SESSION_ID_KEYS),
+        _first_text(attrs, cv.USER_ID_KEYS),
+        resource_environment or _first_text(attrs, cv.ENVIRONMENT_KEYS),
+    )
+
+
 # --- the export request -----------------------------------------------------------------------
 
 
@@ -464,6 +486,7 @@ def map_export_request(request: ExportTraceServiceRequest, project_id: str) -> M
         service = resource_attrs.get(cv.SERVICE_NAME)
         service_name = service if service.__class__ is str and service else cv.DEFAULT_SERVICE_NAME
         resource_json = _json(resource_attrs)
+        resource_environment = _first_text(resource_attrs, cv.ENVIRONMENT_KEYS)
 
         for scope_spans in resource_spans.scope_spans:
             scope = scope_spans.scope
@@ -555,6 +578,7 @@ def map_export_request(request: ExportTraceServiceRequest, project_id: str) -> M
                             _json(events) if events else "[]",
                             links_json,
                             *lifted[1:],
+                            *context_fields(attrs, resource_environment),
                         )
                     )
                 )

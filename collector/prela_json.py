@@ -22,9 +22,9 @@ import orjson
 
 from prela.collector import conventions as cv
 from prela.collector.errors import InvalidPayload
-from prela.collector.mapping import MAX_COUNT, SPAN_KINDS, lift_llm_fields
+from prela.collector.mapping import MAX_COUNT, SPAN_KINDS, context_fields, lift_llm_fields
 from prela.collector.pricing import cost_usd
-from prela.model.span import SPAN_TYPES, SpanRecord
+from prela.model.span import COST_DECIMALS, MAX_COST_USD, SPAN_TYPES, SpanRecord
 
 _MAX_ID_LENGTH = 128
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -296,10 +296,12 @@ def _map_span(
         if (
             isinstance(explicit_cost, bool)
             or not isinstance(explicit_cost, int | float)
-            or not 0 <= explicit_cost < float("inf")
+            or not 0 <= explicit_cost < MAX_COST_USD
         ):
-            raise InvalidPayload(f"{path}.cost_usd: {explicit_cost!r} is not a finite non-negative number")
-        cost = float(explicit_cost)
+            raise InvalidPayload(
+                f"{path}.cost_usd: {explicit_cost!r} is not a number from 0 to {MAX_COST_USD:.0f} (USD)"
+            )
+        cost = round(float(explicit_cost), COST_DECIMALS)
     elif (overridden or counts != [None, None, None]) and model and (input_tokens or output_tokens):
         cost = cost_usd(model, input_tokens, output_tokens, cache_read, cache_write)
 
@@ -337,6 +339,7 @@ def _map_span(
         cost_usd=cost,
         input=input_text,
         output=output_text,
+        **dict(zip(("session_id", "user_id", "environment"), context_fields(attributes), strict=True)),
     )
 
 

@@ -13,6 +13,8 @@ from functools import lru_cache
 from importlib import resources
 from typing import NamedTuple
 
+from prela.model.span import COST_DECIMALS
+
 _PER_TOKEN = 1e-6  # the table is per 1M tokens
 _BOUNDARY = frozenset("-@:_")
 
@@ -95,4 +97,4 @@ def cost_usd(
         + cache_write * price.cache_write
         + max(0, output_tokens) * price.output
     )
-    return total * _PER_TOKEN
+    return round(total * _PER_TOKEN, COST_DECIMALS)

@@ -8,9 +8,11 @@ same SQL. Every call here blocks; callers keep them off the event loop.
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from importlib import resources
 from string import Template
 from typing import Any
@@ -60,19 +62,114 @@ def close_all() -> None:
         _CHDB_CLIENTS.clear()
 
 
-def schema_statements(database: str, ttl_days: int) -> list[str]:
-    """The DDL of `sql/*.sql` in file order, with the database and TTL filled in."""
-    folder = resources.files("prela.exporters") / "sql"
-    names = sorted(p.name for p in folder.iterdir() if p.name.endswith(".sql"))
-    values = {"database": database, "ttl_days": str(int(ttl_days))}
-    return [Template((folder / name).read_text()).substitute(values) for name in names]
+# Every read that searches text uses this expression; the full-text index is built on it (migration 4).
+SEARCH_TEXT_SQL = "lowerUTF8(concat(name, ' ', status_message, ' ', input, ' ', output, ' ', events))"
+
+_SQL = resources.files("prela.exporters") / "sql"
+_BACKFILL = re.compile(r"^--\s*backfill:\s*(.+)$", re.MULTILINE)
 
 
-def apply_schema(client: Client, database: str, ttl_days: int) -> None:
-    """Create the database, tables and views if missing (idempotent) and set the retention."""
-    for statement in schema_statements(database, ttl_days):
+@dataclass(frozen=True, slots=True)
+class Migration:
+    """One numbered schema change, `sql/migrations/NNNN_name.sql`, recorded once applied."""
+
+    version: int
+    name: str
+    text: str
+
+    def statements(self, values: dict[str, str]) -> list[str]:
+        return _statements(Template(self.text).substitute(values))
+
+    @property
+    def backfills(self) -> tuple[str, ...]:
+        """Materialized views whose target tables this migration fills from the spans already stored."""
+        found = _BACKFILL.search(self.text)
+        return tuple(v.strip() for v in found.group(1).split(",")) if found else ()
+
+
+def _statements(text: str) -> list[str]:
+    """Statements of a .sql file, split at `;` line ends; comment-only chunks are dropped."""
+    chunks = re.split(r";\s*$", text, flags=re.MULTILINE)
+    return [
+        c.strip()
+        for c in chunks
+        if any(ln.strip() and not ln.strip().startswith("--") for ln in c.splitlines())
+    ]
+
+
+def migrations() -> list[Migration]:
+    """Every migration shipped with this release, in version order."""
+    found = []
+    for path in (_SQL / "migrations").iterdir():
+        match = re.fullmatch(r"(\d{4})_(\w+)\.sql", path.name)
+        if match:
+            found.append(Migration(int(match.group(1)), match.group(2), path.read_text()))
+    return sorted(found, key=lambda m: m.version)
+
+
+def _values(database: str, ttl_days: int) -> dict[str, str]:
+    return {"database": database, "ttl_days": str(int(ttl_days)), "search_text": SEARCH_TEXT_SQL}
+
+
+def applied_versions(client: Client, database: str) -> set[int]:
+    rows = client.query(f"SELECT version FROM {database}.schema_migrations").result_rows
+    return {int(r[0]) for r in rows}
+
+
+def apply_schema(client: Client, database: str, ttl_days: int) -> list[int]:
+    """Bring `database` to this release's schema: the migrations it has not had, in order, each
+    recorded after it ran; then the retention. Returns the versions applied now.
+
+    Statements are idempotent (IF NOT EXISTS), so a migration interrupted half-way runs again
+    whole. Back-fills read the spans already stored: run migrations while no writer inserts.
+    """
+    values = _values(database, ttl_days)
+    for statement in _statements(Template((_SQL / "bootstrap.sql").read_text()).substitute(values)):
         client.command(statement)
-    logger.info("schema applied database=%s ttl_days=%d", database, ttl_days)
+    done = applied_versions(client, database)
+    applied = []
+    for migration in migrations():
+        if migration.version in done:
+            continue
+        started = time.perf_counter()
+        for statement in migration.statements(values):
+            client.command(statement)
+        for view in migration.backfills:
+            _backfill(client, database, view)
+        client.command(
+            f"INSERT INTO {database}.schema_migrations (version, name) VALUES "
+            f"({migration.version}, '{migration.name}')"
+        )
+        applied.append(migration.version)
+        logger.info(
+            "migration applied database=%s version=%d name=%s seconds=%.2f",
+            database, migration.version, migration.name, time.perf_counter() - started,
+        )  # fmt: skip
+    for statement in _statements(Template((_SQL / "retention.sql").read_text()).substitute(values)):
+        client.command(statement)
+    logger.info("schema ready database=%s ttl_days=%d applied=%s", database, ttl_days, applied)
+    return applied
+
+
+def _backfill(client: Client, database: str, view: str) -> None:
+    """Run a materialized view's own SELECT over the stored spans into its target table."""
+    rows = client.query(
+        "SELECT as_select, arrayElement(dependencies_table, 1) FROM system.tables "
+        "WHERE database = {db:String} AND name = {view:String}",
+        parameters={"db": database, "view": view},
+    ).result_rows
+    if not rows:
+        raise RuntimeError(f"back-fill: no materialized view {database}.{view}")
+    target = _view_target(client, database, view)
+    client.command(f"INSERT INTO {database}.{target} {rows[0][0]}")
+
+
+def _view_target(client: Client, database: str, view: str) -> str:
+    create = client.command(f"SHOW CREATE TABLE {database}.{view}")
+    match = re.search(r"\bTO\s+`?\w+`?\.`?(\w+)`?", str(create))
+    if match is None:
+        raise RuntimeError(f"back-fill: {database}.{view} is not a TO materialized view")
+    return match.group(1)
 
 
 def log_unstorable(unstorable: Sequence[tuple[SpanRecord, str]]) -> None:

@@ -73,6 +73,14 @@ class SpanRecord(NamedTuple):
     cost_usd: float
     input: str
     output: str
+    # Who and where: lifted from the session/user/environment conventions ("" when absent).
+    session_id: str = ""
+    user_id: str = ""
+    environment: str = ""
 
 
 SPAN_COLUMNS: tuple[str, ...] = SpanRecord._fields
+
+# cost_usd is stored as Decimal(18, 12): exact to a pico-dollar, below a million dollars per span.
+COST_DECIMALS = 12
+MAX_COST_USD = 1_000_000.0

@@ -46,6 +46,9 @@ def encode_batch(project_id: str, records: Sequence[SpanRecord]) -> bytes:
             cost_usd=r.cost_usd,
             input=r.input,
             output=r.output,
+            session_id=r.session_id,
+            user_id=r.user_id,
+            environment=r.environment,
         )
     return batch.SerializeToString()
 
@@ -92,4 +95,7 @@ def _record(project_id: str, s: Span) -> SpanRecord:
         s.cost_usd,
         s.input,
         s.output,
+        s.session_id,
+        s.user_id,
+        s.environment,
     )

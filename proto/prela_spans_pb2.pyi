@@ -29,7 +29,7 @@ class Link(_message.Message):
     def __init__(self, trace_id: _Optional[str] = ..., span_id: _Optional[str] = ..., trace_state: _Optional[str] = ..., attributes_json: _Optional[str] = ...) -> None: ...
 
 class Span(_message.Message):
-    __slots__ = ("trace_id", "span_id", "parent_span_id", "trace_state", "name", "span_type", "kind", "service_name", "scope_name", "scope_version", "started_at_unix_nano", "ended_at_unix_nano", "duration_nano", "status", "status_message", "attributes_json", "resource_attributes_json", "scope_attributes_json", "events_json", "links_json", "provider", "model", "request_model", "input_tokens", "output_tokens", "total_tokens", "cache_read_tokens", "cache_write_tokens", "reasoning_tokens", "cost_usd", "input", "output")
+    __slots__ = ("trace_id", "span_id", "parent_span_id", "trace_state", "name", "span_type", "kind", "service_name", "scope_name", "scope_version", "started_at_unix_nano", "ended_at_unix_nano", "duration_nano", "status", "status_message", "attributes_json", "resource_attributes_json", "scope_attributes_json", "events_json", "links_json", "provider", "model", "request_model", "input_tokens", "output_tokens", "total_tokens", "cache_read_tokens", "cache_write_tokens", "reasoning_tokens", "cost_usd", "input", "output", "session_id", "user_id", "environment")
     TRACE_ID_FIELD_NUMBER: _ClassVar[int]
     SPAN_ID_FIELD_NUMBER: _ClassVar[int]
     PARENT_SPAN_ID_FIELD_NUMBER: _ClassVar[int]
@@ -62,6 +62,9 @@ class Span(_message.Message):
     COST_USD_FIELD_NUMBER: _ClassVar[int]
     INPUT_FIELD_NUMBER: _ClassVar[int]
     OUTPUT_FIELD_NUMBER: _ClassVar[int]
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    ENVIRONMENT_FIELD_NUMBER: _ClassVar[int]
     trace_id: str
     span_id: str
     parent_span_id: str
@@ -94,7 +97,10 @@ class Span(_message.Message):
     cost_usd: float
     input: str
     output: str
-    def __init__(self, trace_id: _Optional[str] = ..., span_id: _Optional[str] = ..., parent_span_id: _Optional[str] = ..., trace_state: _Optional[str] = ..., name: _Optional[str] = ..., span_type: _Optional[str] = ..., kind: _Optional[str] = ..., service_name: _Optional[str] = ..., scope_name: _Optional[str] = ..., scope_version: _Optional[str] = ..., started_at_unix_nano: _Optional[int] = ..., ended_at_unix_nano: _Optional[int] = ..., duration_nano: _Optional[int] = ..., status: _Optional[str] = ..., status_message: _Optional[str] = ..., attributes_json: _Optional[str] = ..., resource_attributes_json: _Optional[str] = ..., scope_attributes_json: _Optional[str] = ..., events_json: _Optional[str] = ..., links_json: _Optional[str] = ..., provider: _Optional[str] = ..., model: _Optional[str] = ..., request_model: _Optional[str] = ..., input_tokens: _Optional[int] = ..., output_tokens: _Optional[int] = ..., total_tokens: _Optional[int] = ..., cache_read_tokens: _Optional[int] = ..., cache_write_tokens: _Optional[int] = ..., reasoning_tokens: _Optional[int] = ..., cost_usd: _Optional[float] = ..., input: _Optional[str] = ..., output: _Optional[str] = ...) -> None: ...
+    session_id: str
+    user_id: str
+    environment: str
+    def __init__(self, trace_id: _Optional[str] = ..., span_id: _Optional[str] = ..., parent_span_id: _Optional[str] = ..., trace_state: _Optional[str] = ..., name: _Optional[str] = ..., span_type: _Optional[str] = ..., kind: _Optional[str] = ..., service_name: _Optional[str] = ..., scope_name: _Optional[str] = ..., scope_version: _Optional[str] = ..., started_at_unix_nano: _Optional[int] = ..., ended_at_unix_nano: _Optional[int] = ..., duration_nano: _Optional[int] = ..., status: _Optional[str] = ..., status_message: _Optional[str] = ..., attributes_json: _Optional[str] = ..., resource_attributes_json: _Optional[str] = ..., scope_attributes_json: _Optional[str] = ..., events_json: _Optional[str] = ..., links_json: _Optional[str] = ..., provider: _Optional[str] = ..., model: _Optional[str] = ..., request_model: _Optional[str] = ..., input_tokens: _Optional[int] = ..., output_tokens: _Optional[int] = ..., total_tokens: _Optional[int] = ..., cache_read_tokens: _Optional[int] = ..., cache_write_tokens: _Optional[int] = ..., reasoning_tokens: _Optional[int] = ..., cost_usd: _Optional[float] = ..., input: _Optional[str] = ..., output: _Optional[str] = ..., session_id: _Optional[str] = ..., user_id: _Optional[str] = ..., environment: _Optional[str] = ...) -> None: ...
 
 class SpanBatch(_message.Message):
     __slots__ = ("project_id", "spans")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
@@ -19,17 +20,28 @@ from prela.auth import Principal
 from prela.auth.api import PrincipalMiddleware, request_principal
 from prela.model import SPAN_TYPES
 from prela.model.timestamps import parse_timestamp
-from prela.query.store import InvalidCursor, TraceFilter, TraceStore
+from prela.query.openapi import openapi_document
+from prela.query.store import (
+    MAX_STAT_BUCKETS,
+    SPAN_SORTS,
+    TRACE_SORTS,
+    InvalidCursor,
+    TraceFilter,
+    TraceStore,
+)
 from prela.telemetry.metrics import RouteMetricsMiddleware, metrics_endpoint
 
 logger = logging.getLogger(__name__)
 
 Authenticate = Callable[[Mapping[str, str]], Awaitable[Principal]]
-_PUBLIC_PATHS = ("/api/v1/health", "/ready", "/metrics")
+_PUBLIC_PATHS = ("/api/v1/health", "/ready", "/metrics", "/api/v1/openapi.json")
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 1000
 MAX_TRACE_ID_LENGTH = 256
+MAX_TEXT_PARAMETER = 1024
+MAX_AMOUNT = 1e12
+DEFAULT_STATS_RANGE_NS = 24 * 3600 * 1_000_000_000
 
 
 class BadQuery(ValueError):
@@ -70,19 +82,70 @@ def _choice(name: str, raw: str | None, allowed: frozenset[str]) -> str | None:
     return value
 
 
+def _option(name: str, raw: str | None, allowed: Sequence[str], default: str) -> str:
+    if raw is None or raw == "":
+        return default
+    if raw not in allowed:
+        raise BadQuery(f"{name} must be one of {', '.join(allowed)}, got {raw!r}")
+    return raw
+
+
+def _amount(name: str, raw: str | None) -> float | None:
+    """A non-negative, finite number (durations in ms, costs in USD)."""
+    if raw is None or raw == "":
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= MAX_AMOUNT:
+        raise BadQuery(f"{name} must be a number from 0 to {MAX_AMOUNT:.0f}, got {raw!r}")
+    return value
+
+
+def _text(name: str, raw: str | None) -> str | None:
+    if raw is None or raw == "":
+        return None
+    if len(raw) > MAX_TEXT_PARAMETER:
+        raise BadQuery(f"{name} is longer than {MAX_TEXT_PARAMETER} characters")
+    return raw
+
+
 def parse_trace_filter(params: Any) -> TraceFilter:
     since = _time("since", params.get("since") or params.get("start_time"))
     until = _time("until", params.get("until") or params.get("end_time"))
     if since is not None and until is not None and since >= until:
         raise BadQuery("since must be earlier than until")
+    min_duration = _amount("min_duration_ms", params.get("min_duration_ms"))
+    max_duration = _amount("max_duration_ms", params.get("max_duration_ms"))
+    if min_duration is not None and max_duration is not None and min_duration > max_duration:
+        raise BadQuery("min_duration_ms must not exceed max_duration_ms")
     return TraceFilter(
-        service=params.get("service") or params.get("service_name") or None,
+        service=_text("service", params.get("service") or params.get("service_name")),
         span_type=_choice("span_type", params.get("span_type"), SPAN_TYPES),
-        model=params.get("model") or None,
+        model=_text("model", params.get("model")),
+        provider=_text("provider", (params.get("provider") or "").lower() or None),
         status=_choice("status", params.get("status"), frozenset({"SUCCESS", "ERROR"})),
         since_ns=since,
         until_ns=until,
+        min_duration_ms=min_duration,
+        max_duration_ms=max_duration,
+        min_cost_usd=_amount("min_cost_usd", params.get("min_cost_usd")),
+        session_id=_text("session_id", params.get("session_id")),
+        user_id=_text("user_id", params.get("user_id")),
+        environment=_text("environment", params.get("environment")),
+        q=_text("q", params.get("q")),
     )
+
+
+_INTERVALS = {"1m": 60, "5m": 300, "15m": 900, "1h": 3600, "6h": 21600, "1d": 86400}
+_GROUP_BY = ("none", "model", "provider", "service", "span_type", "user")
+
+
+def _auto_interval(range_ns: int) -> int:
+    """About 60 to 300 buckets over the range."""
+    hours = range_ns / 3.6e12
+    return 60 if hours <= 3 else 300 if hours <= 12 else 3600 if hours <= 24 * 8 else 86400
 
 
 class QueryApi:
@@ -107,10 +170,10 @@ class QueryApi:
         params = request.query_params
         try:
             flt = parse_trace_filter(params)
+            sort = _option("sort", params.get("sort"), tuple(TRACE_SORTS), "newest")
             limit = _limit(params.get("limit"))
-            cursor = params.get("cursor") or None
             traces, next_cursor = await asyncio.to_thread(
-                self._store.list_traces, request_principal(request).project_id, flt, limit, cursor
+                self._store.list_traces, _project(request), flt, limit, params.get("cursor") or None, sort
             )
         except (BadQuery, InvalidCursor) as exc:
             return _error(400, str(exc))
@@ -122,12 +185,103 @@ class QueryApi:
             return _error(400, f"trace_id longer than {MAX_TRACE_ID_LENGTH} characters")
         if len(trace_id) == 32 and _is_hex(trace_id):
             trace_id = trace_id.lower()  # OTLP ids are stored as lower-case hex; accept them as pasted
-        trace = await asyncio.to_thread(
-            self._store.get_trace, request_principal(request).project_id, trace_id
-        )
+        trace = await asyncio.to_thread(self._store.get_trace, _project(request), trace_id)
         if trace is None:
             return _error(404, "trace not found", trace_id=trace_id)
         return JSONResponse(trace)
+
+    async def list_spans(self, request: Request) -> Response:
+        params = request.query_params
+        try:
+            flt = parse_trace_filter(params)
+            sort = _option("sort", params.get("sort"), tuple(SPAN_SORTS), "newest")
+            include = _option("include", params.get("include"), ("content",), "")
+            limit = _limit(params.get("limit"))
+            spans, next_cursor = await asyncio.to_thread(
+                self._store.list_spans,
+                _project(request),
+                flt,
+                limit,
+                params.get("cursor") or None,
+                sort,
+                include == "content",
+            )
+        except (BadQuery, InvalidCursor) as exc:
+            return _error(400, str(exc))
+        return JSONResponse({"spans": spans, "next_cursor": next_cursor})
+
+    async def stats(self, request: Request) -> Response:
+        params = request.query_params
+        try:
+            flt = parse_trace_filter(params)
+            if flt.q or flt.session_id or flt.min_duration_ms is not None or flt.min_cost_usd is not None:
+                raise BadQuery(
+                    "stats filter on service, span_type, model, provider, status, environment, user_id"
+                )
+            until = flt.until_ns if flt.until_ns is not None else time.time_ns()
+            since = flt.since_ns if flt.since_ns is not None else until - DEFAULT_STATS_RANGE_NS
+            if since >= until:
+                raise BadQuery("since must be earlier than until")
+            raw_interval = _option("interval", params.get("interval"), (*_INTERVALS, "auto"), "auto")
+            interval = _INTERVALS.get(raw_interval) or _auto_interval(until - since)
+            group_by = _option("group_by", params.get("group_by"), _GROUP_BY, "none")
+            if (until - since) // (interval * 1_000_000_000) > MAX_STAT_BUCKETS:
+                raise BadQuery(
+                    f"interval {raw_interval!r} gives more than {MAX_STAT_BUCKETS} buckets over the range: "
+                    "choose a longer interval or a shorter range"
+                )
+            body = await asyncio.to_thread(
+                self._store.stats, _project(request), flt, since, until, interval, group_by
+            )
+        except BadQuery as exc:
+            return _error(400, str(exc))
+        return JSONResponse(body)
+
+    async def list_sessions(self, request: Request) -> Response:
+        params = request.query_params
+        try:
+            since = _time("since", params.get("since"))
+            until = _time("until", params.get("until"))
+            limit = _limit(params.get("limit"))
+            sessions, next_cursor = await asyncio.to_thread(
+                self._store.list_sessions,
+                _project(request),
+                _text("user_id", params.get("user_id")),
+                since,
+                until,
+                limit,
+                params.get("cursor") or None,
+            )
+        except (BadQuery, InvalidCursor) as exc:
+            return _error(400, str(exc))
+        return JSONResponse({"sessions": sessions, "next_cursor": next_cursor})
+
+    async def get_session(self, request: Request) -> Response:
+        session_id = request.path_params["session_id"]
+        if len(session_id) > MAX_TEXT_PARAMETER:
+            return _error(400, f"session_id longer than {MAX_TEXT_PARAMETER} characters")
+        session = await asyncio.to_thread(self._store.get_session, _project(request), session_id)
+        if session is None:
+            return _error(404, "session not found", session_id=session_id)
+        return JSONResponse(session)
+
+    async def list_users(self, request: Request) -> Response:
+        params = request.query_params
+        try:
+            limit = _limit(params.get("limit"))
+            users, next_cursor = await asyncio.to_thread(
+                self._store.list_users, _project(request), limit, params.get("cursor") or None
+            )
+        except (BadQuery, InvalidCursor) as exc:
+            return _error(400, str(exc))
+        return JSONResponse({"users": users, "next_cursor": next_cursor})
+
+    async def openapi(self, request: Request) -> Response:
+        return Response(openapi_document(), media_type="application/json")
+
+
+def _project(request: Request) -> str:
+    return request_principal(request).project_id
 
 
 async def _store_unavailable(request: Request, exc: Exception) -> Response:
@@ -168,6 +322,12 @@ def build_query_app(
             Route("/ready", api.health, methods=["GET"]),
             Route("/api/v1/traces", api.list_traces, methods=["GET"]),
             Route("/api/v1/traces/{trace_id:path}", api.get_trace, methods=["GET"]),
+            Route("/api/v1/spans", api.list_spans, methods=["GET"]),
+            Route("/api/v1/stats", api.stats, methods=["GET"]),
+            Route("/api/v1/sessions", api.list_sessions, methods=["GET"]),
+            Route("/api/v1/sessions/{session_id:path}", api.get_session, methods=["GET"]),
+            Route("/api/v1/users", api.list_users, methods=["GET"]),
+            Route("/api/v1/openapi.json", api.openapi, methods=["GET"]),
             Route("/metrics", metrics_endpoint, methods=["GET"]),
             *extra_routes,
         ],

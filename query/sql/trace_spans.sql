@@ -30,7 +30,10 @@ SELECT
     reasoning_tokens,
     cost_usd,
     input,
-    output
+    output,
+    session_id,
+    user_id,
+    environment
 FROM ${database}.spans FINAL
 WHERE project_id = {project_id:String} AND trace_id = {trace_id:String}
 ORDER BY started_at, span_id

@@ -282,7 +282,7 @@ def test_missing_service_name_is_unknown_service() -> None:
         (lambda d: d["spans"][0].update(model=4), "spans[0].model: 4 is not a string"),
         (
             lambda d: d["spans"][0].update(cost_usd=-0.1),
-            "spans[0].cost_usd: -0.1 is not a finite non-negative number",
+            "spans[0].cost_usd: -0.1 is not a number from 0 to 1000000 (USD)",
         ),
     ],
 )

@@ -1,0 +1,17 @@
+-- Count, errors, latency percentiles, tokens and cost per time bucket and group, from a rollup table.
+SELECT
+    ${time_expr} AS t,
+    ${group_expr} AS g,
+    sum(spans) AS count,
+    sum(errors) AS error_count,
+    quantilesTDigestMerge(0.5, 0.9, 0.99)(duration_ms) AS q,
+    sum(input_tokens) AS input_tokens,
+    sum(output_tokens) AS output_tokens,
+    sum(total_tokens) AS total_tokens,
+    sum(cost_usd) AS cost_usd
+FROM ${database}.${table}
+WHERE project_id = {project_id:String}
+  AND bucket >= {since:DateTime} AND bucket < {until:DateTime}
+  ${where}
+GROUP BY t, g
+ORDER BY g, t
