@@ -236,13 +236,12 @@ class TraceStore:
         return summaries, next_cursor
 
     def _trace_where(self, project_id: str, flt: TraceFilter, params: dict[str, Any]) -> str:
-        clauses = [_TRACE_SET_FILTERS[n] for n in _active(flt, _TRACE_SET_FILTERS)]
         where = ""
-        if clauses:
+        for name in _active(flt, _TRACE_SET_FILTERS):  # each may hold on another span (and hour) of the trace
             where += (
-                f"AND trace_id IN (SELECT trace_id FROM {self._database}.trace_index "
+                f" AND trace_id IN (SELECT trace_id FROM {self._database}.trace_index "
                 "WHERE project_id = {project_id:String} AND hour >= {read_from:DateTime} "
-                f"AND hour <= {{read_to:DateTime}} AND {' AND '.join(clauses)})"
+                f"AND hour <= {{read_to:DateTime}} AND {_TRACE_SET_FILTERS[name]})"
             )
         if flt.q:
             text = parse_text_query(flt.q)
@@ -336,7 +335,7 @@ class TraceStore:
 
         A trace whose true start lies before the window it was found in (it lasted over an hour)
         is left to the page of its start, so no trace is listed twice; aggregate filters are
-        checked again on the exact values (the index's sums count a re-sent span twice).
+        checked again on the exact values (a window sees only the hours it reads).
         """
         rollups = self.rollups(project_id, [r["trace_id"] for r in rows])
         out = []

@@ -623,7 +623,23 @@ def test_traceloop_entity_input_and_output() -> None:
 
 def test_no_llm_fields_on_a_plain_span() -> None:
     record = one({"http.method": "GET"})
-    assert record[SpanRecord._fields.index("provider") :] == ("", "", "", 0, 0, 0, 0, 0, 0, 0.0, "", "", "", "", "")
+    assert record[SpanRecord._fields.index("provider") :] == (
+        "",
+        "",
+        "",
+        0,
+        0,
+        0,
+        0,
+        0,
+        0,
+        0.0,
+        "",
+        "",
+        "",
+        "",
+        "",
+    )
 
 
 def test_unknown_model_costs_nothing() -> None:
