@@ -9,11 +9,12 @@ from starlette.applications import Starlette
 from prela.auth import AuthRuntime
 from prela.collector.ingest import Ingest
 from prela.collector.otlp_grpc import OtlpGrpcReceiver, build_grpc_server
-from prela.collector.otlp_http import HealthCheck, OtlpHttpReceiver, build_otlp_http_app
+from prela.collector.otlp_http import OtlpHttpReceiver, build_otlp_http_app
 from prela.query.app import build_query_app
 from prela.query.store import TraceStore
 from prela.server.access import key_routes
 from prela.server.settings import ConfigurationError, Settings
+from prela.telemetry.health import HealthCheck
 
 
 def build_receivers(
