@@ -15,6 +15,7 @@ from prela.query.store import TraceStore
 from prela.server.access import key_routes
 from prela.server.settings import ConfigurationError, Settings
 from prela.telemetry.health import HealthCheck
+from prela.telemetry.request_log import RequestLogMiddleware
 
 
 def build_receivers(
@@ -47,13 +48,15 @@ def build_query(settings: Settings, store: TraceStore, auth: AuthRuntime) -> Sta
     async def store_ready() -> dict[str, bool]:
         return {"store": await auth.store.ping()}
 
-    return build_query_app(
+    app = build_query_app(
         store,
         auth.query.authenticate,
         cors_origins=settings.cors_origins,
         extra_routes=key_routes(auth),
         extra_ready=store_ready,
     )
+    app.add_middleware(RequestLogMiddleware, label="query")  # outermost: sees every answer, 401s too
+    return app
 
 
 def trace_store(settings: Settings, client: Client) -> TraceStore:
