@@ -8,7 +8,9 @@ from __future__ import annotations
 import logging
 import time
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from prela.telemetry.metrics import ResponseStatus, route_template
 
 logger = logging.getLogger(__name__)
 
@@ -31,19 +33,12 @@ class RequestLogMiddleware:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        status = 500  # what the client gets when the app raises before answering
-
-        async def send_wrapper(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
+        response = ResponseStatus(send)
         try:
-            await self.app(scope, receive, send_wrapper)
+            await self.app(scope, receive, response)
         finally:
-            route = getattr(scope.get("route"), "path", None) or "unmatched"
             logger.info(
                 "%s request method=%s route=%s status=%d duration_ms=%.1f",
-                self.label, scope.get("method", "-"), route, status, (time.perf_counter() - started) * 1000,
+                self.label, scope.get("method", "-"), route_template(scope), response.status,
+                (time.perf_counter() - started) * 1000,
             )  # fmt: skip
