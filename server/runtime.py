@@ -76,30 +76,36 @@ def _bind_all(listener: Listener) -> list[socket.socket]:
             f"cannot listen on {address} ({exc.strerror}): pass another --host or set PRELA_HOST"
         ) from None
     bound: list[socket.socket] = []
+    unavailable: OSError | None = None
     for family, kind, proto, _, sockaddr in infos:
         sock = socket.socket(family, kind, proto)
-        bound.append(sock)
         try:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             if family == socket.AF_INET6:
                 sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
             sock.bind(sockaddr)
             sock.listen(1)
+            bound.append(sock)
         except OSError as exc:
+            sock.close()
+            if exc.errno == errno.EADDRNOTAVAIL:
+                unavailable = exc  # that family is not enabled here; asyncio's servers skip it too
+                continue
             for opened in bound:
                 opened.close()
-            if exc.errno == errno.EADDRINUSE:
-                message = f"port {address} is in use: pass {listener.flag} or set {listener.env}"
-            elif exc.errno == errno.EADDRNOTAVAIL:
-                message = (
-                    f"cannot listen on {address} ({exc.strerror}): pass another --host or set PRELA_HOST"
-                )
-            else:
-                message = (
-                    f"cannot listen on {address} ({exc.strerror}): pass {listener.flag} or set {listener.env}"
-                )
-            raise ListenerUnavailable(message) from None
+            raise ListenerUnavailable(_bind_error(listener, exc)) from None
+    if not bound and unavailable is not None:
+        raise ListenerUnavailable(_bind_error(listener, unavailable))
     return bound
+
+
+def _bind_error(listener: Listener, exc: OSError) -> str:
+    address = f"{listener.host}:{listener.port}"
+    if exc.errno == errno.EADDRINUSE:
+        return f"port {address} is in use: pass {listener.flag} or set {listener.env}"
+    if exc.errno == errno.EADDRNOTAVAIL:
+        return f"cannot listen on {address} ({exc.strerror}): pass another --host or set PRELA_HOST"
+    return f"cannot listen on {address} ({exc.strerror}): pass {listener.flag} or set {listener.env}"
 
 
 class UvicornServer(uvicorn.Server):
