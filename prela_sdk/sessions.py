@@ -18,6 +18,7 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import Callable
+from contextvars import Token
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Final, ParamSpec, TypeVar
@@ -66,7 +67,7 @@ class SessionScope:
     def __init__(self, session_id: str | None, user_id: str | None) -> None:
         self.session_id = session_id
         self.user_id = user_id
-        self._tokens: list[object] = []
+        self._tokens: list[Token[Context]] = []
 
     def __enter__(self) -> SessionIds:
         outer = current_ids()
@@ -83,7 +84,7 @@ class SessionScope:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        context_api.detach(self._tokens.pop())  # type: ignore[arg-type]
+        context_api.detach(self._tokens.pop())
 
     async def __aenter__(self) -> SessionIds:
         return self.__enter__()
