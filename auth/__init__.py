@@ -24,7 +24,8 @@ from prela.auth.errors import (
     StoreUnavailable,
     Unauthenticated,
 )
-from prela.auth.ingest import IngestAuthenticator, grpc_metadata_headers
+from prela.auth.headers import grpc_metadata_headers
+from prela.auth.ingest import IngestAuthenticator
 from prela.auth.query import QueryAuthenticator
 from prela.auth.ratelimit import (
     InProcessRateLimiter,

@@ -33,7 +33,7 @@ from prela.auth.errors import (
     StoreUnavailable,
     Unauthenticated,
 )
-from prela.auth.ingest import Headers
+from prela.auth.headers import Headers
 from prela.auth.records import KeyInfo, Principal, validate_name, validate_project_id
 from prela.auth.store import ProjectStore
 

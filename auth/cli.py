@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 
 import click
 
+from prela.auth.config import resolve_mode
 from prela.auth.errors import (
     InvalidName,
     InvalidProjectId,
@@ -104,17 +105,49 @@ def projects_cli() -> None:
 @store_options
 @_command_body
 async def create_project(store: ProjectStore, *, as_json: bool, project_id: str | None, name: str) -> None:
+    """Create a project. Its id is the `pk_<project_id>_…` prefix of its keys."""
     project = await store.create_project(name, project_id=project_id)
     _emit(as_json, project.to_dict(), f"created project {project.id} ({project.name})")
 
 
 @projects_cli.command("list")
+@click.option(
+    "--auth",
+    envvar="PRELA_AUTH",
+    type=click.Choice(["required", "off"]),
+    default=None,
+    show_envvar=True,
+    help="Auth mode of the server [default: required with DATABASE_URL, else off].",
+)
+@click.option(
+    "--default-project",
+    envvar="PRELA_PROJECT_ID",
+    default="default",
+    show_default=True,
+    show_envvar=True,
+    help="The project of every span and query while auth is off.",
+)
 @store_options
 @_command_body
-async def list_projects(store: ProjectStore, *, as_json: bool) -> None:
-    projects = await store.list_projects()
-    lines = [f"{p.id}\t{p.name}\t{p.to_dict()['created_at']}" for p in projects] or ["(no projects)"]
-    _emit(as_json, {"projects": [p.to_dict() for p in projects]}, "\n".join(lines))
+async def list_projects(
+    store: ProjectStore, *, as_json: bool, auth: str | None, default_project: str
+) -> None:
+    """List the projects. With auth off, the default project holds everything and is listed too."""
+    projects = [p.to_dict() for p in await store.list_projects()]
+    if resolve_mode(auth, postgres=store.backend == "postgres") == "off":
+        # Everything is stored under the default project, whether or not it was ever created.
+        if all(p["id"] != default_project for p in projects):
+            projects.insert(0, {"id": default_project, "name": default_project, "created_at": None})
+        note = (
+            f"auth is off: every span and query belongs to project {default_project!r} "
+            "(PRELA_AUTH=required turns on keys and the other projects)"
+        )
+        if as_json:
+            _emit(True, {"projects": projects, "auth": "off", "note": note}, "")
+            return
+        click.echo(f"note: {note}", err=True)
+    lines = [f"{p['id']}\t{p['name']}\t{p['created_at'] or '-'}" for p in projects] or ["(no projects)"]
+    _emit(as_json, {"projects": projects}, "\n".join(lines))
 
 
 @click.group("keys")
@@ -128,6 +161,7 @@ def keys_cli() -> None:
 @store_options
 @_command_body
 async def create_key(store: ProjectStore, *, as_json: bool, project_id: str, name: str) -> None:
+    """Create an API key for a project and print it once."""
     key, info = await store.create_key(project_id, name)
     if as_json:
         _emit(True, {"key": key, **info.to_dict()}, "")
@@ -145,6 +179,7 @@ async def create_key(store: ProjectStore, *, as_json: bool, project_id: str, nam
 @store_options
 @_command_body
 async def list_keys(store: ProjectStore, *, as_json: bool, project_id: str) -> None:
+    """List a project's keys (ids, names, dates; never the secrets)."""
     keys = await store.list_keys(project_id)
     lines = [
         f"{k.id}\t{k.name}\tcreated {d['created_at']}\tlast used {d['last_used'] or '-'}"
@@ -166,6 +201,7 @@ async def list_keys(store: ProjectStore, *, as_json: bool, project_id: str) -> N
 @store_options
 @_command_body
 async def revoke_key(store: ProjectStore, *, as_json: bool, key_id: str, redis_url: str | None) -> None:
+    """Revoke a key by its id (key_…). It fails at once here and within 30 s everywhere."""
     info = await store.revoke_key(key_id)
     if info is None:
         raise ValueError(f"no key {key_id!r}")

@@ -130,6 +130,11 @@ class RateLimitConfig:
         return max(1, math.ceil(2 * self.spans_per_second))
 
 
+def resolve_mode(auth: str | None, *, postgres: bool) -> str:
+    """PRELA_AUTH when set, else `required` with a Postgres store (DATABASE_URL), else `off`."""
+    return auth or ("required" if postgres else "off")
+
+
 @dataclass(frozen=True, slots=True)
 class AuthConfig:
     mode: AuthMode = "required"

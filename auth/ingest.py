@@ -13,61 +13,17 @@ import json
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
 from prela.auth.errors import AuthUnavailable, MalformedKey, StoreUnavailable, Unauthenticated
-from prela.auth.keys import KEY_PREFIX, hash_key, parse_key
+from prela.auth.headers import Headers, api_key_of
+from prela.auth.keys import hash_key, parse_key
 from prela.auth.records import KeyInfo, Principal
 from prela.auth.redis_link import REDIS_ERRORS, RedisLink
 from prela.auth.store import ProjectStore
 
 logger = logging.getLogger(__name__)
-
-Headers = Mapping[str, str]
-
-
-def header(headers: Headers, name: str) -> str | None:
-    """A header by case-insensitive name, from Starlette `Headers` or a plain dict (e.g. gRPC metadata)."""
-    value = headers.get(name)
-    if value is None:
-        lowered = name.lower()
-        value = next((v for k, v in headers.items() if k.lower() == lowered), None)
-    return value.strip() if isinstance(value, str) else None
-
-
-def grpc_metadata_headers(metadata: Iterable[tuple[str, str | bytes]] | None) -> dict[str, str]:
-    """`context.invocation_metadata()` as a dict of text headers (binary `-bin` entries are skipped)."""
-    return {k.lower(): v for k, v in (metadata or ()) if isinstance(v, str)}
-
-
-def bearer_token(headers: Headers) -> str | None:
-    """The credential of `Authorization: Bearer …`; `Unauthenticated` for another scheme."""
-    value = header(headers, "authorization")
-    if not value:
-        return None
-    scheme, _, credential = value.partition(" ")
-    if scheme.lower() != "bearer":
-        raise Unauthenticated(f"unsupported Authorization scheme {scheme[:20]!r}: use Bearer")
-    credential = credential.strip()
-    if not credential:
-        raise Unauthenticated("Authorization: Bearer has no credential")
-    return credential
-
-
-MISSING_KEY = (
-    f"missing API key: send it as X-API-Key: {KEY_PREFIX}… or Authorization: Bearer {KEY_PREFIX}… "
-    "(OTel exporters: OTEL_EXPORTER_OTLP_HEADERS=x-api-key=pk_…)"
-)
-
-
-def api_key_of(headers: Headers) -> str:
-    """The API key a request carries; `Unauthenticated` when there is none."""
-    key = header(headers, "x-api-key") or bearer_token(headers)
-    if not key:
-        raise Unauthenticated(MISSING_KEY)
-    return key
 
 
 @dataclass(frozen=True, slots=True)

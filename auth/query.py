@@ -19,7 +19,8 @@ from jwt.exceptions import PyJWKClientConnectionError, PyJWKClientError, PyJWKEr
 
 from prela.auth.config import ASYMMETRIC_ALGORITHMS, JwtConfig
 from prela.auth.errors import AuthUnavailable, InvalidProjectId, Unauthenticated
-from prela.auth.ingest import Headers, IngestAuthenticator, bearer_token, header
+from prela.auth.headers import Headers, bearer_token, header
+from prela.auth.ingest import IngestAuthenticator
 from prela.auth.keys import KEY_PREFIX, looks_like_api_key
 from prela.auth.records import Principal, validate_project_id
 

@@ -7,6 +7,8 @@ spans, so the export path is exercised but no I/O is timed). Each round times, i
 - plain:  opentelemetry.sdk.trace.TracerProvider → Tracer.start_as_current_span
 - prela:  PrelaTracerProvider → PrelaTracer.start_as_current_span (the target: ≥ 0.95 of plain)
 - prela+span_type: the same with `span_type="TOOL"` (one more attribute)
+- prela in a session: inside `prela.session(..., user_id=...)` (four more attributes, written by the
+  SessionSpanProcessor that prela.init() installs and the prela provider here has too)
 - @prela.trace: a decorated function (global Prela provider), for reference
 and prints spans/s as the median of the rounds, and prela / plain.
 """
@@ -25,6 +27,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, Sp
 
 import prela
 from prela.provider import PrelaTracer, PrelaTracerProvider
+from prela.sessions import SessionSpanProcessor
 
 
 class DropExporter(SpanExporter):
@@ -49,6 +52,11 @@ def _loop_prela_span_type(tracer: PrelaTracer, spans: int) -> None:
             pass
 
 
+def _in_session(tracer: PrelaTracer, spans: int) -> None:
+    with prela.session("bench-session", user_id="bench-user"):
+        _loop_plain(tracer, spans)
+
+
 def _timed(run: Callable[[], None], spans: int) -> float:
     gc.collect()
     start = time.perf_counter()
@@ -66,6 +74,7 @@ def main() -> None:
     plain_provider = TracerProvider(shutdown_on_exit=False)
     plain_provider.add_span_processor(SimpleSpanProcessor(DropExporter()))
     prela_provider = PrelaTracerProvider(shutdown_on_exit=False)
+    prela_provider.add_span_processor(SessionSpanProcessor())  # as prela.init() installs it
     prela_provider.add_span_processor(SimpleSpanProcessor(DropExporter()))
     trace.set_tracer_provider(prela_provider)  # for @prela.trace, which uses the global provider
 
@@ -85,6 +94,7 @@ def main() -> None:
         "plain": lambda: _loop_plain(plain_tracer, spans),
         "prela": lambda: _loop_plain(prela_tracer, spans),
         "prela+span_type": lambda: _loop_prela_span_type(prela_tracer, spans),
+        "prela in a session": lambda: _in_session(prela_tracer, spans),
         "@prela.trace": run_decorated,
     }
     for run in variants.values():  # warm-up
@@ -100,7 +110,7 @@ def main() -> None:
     plain = statistics.median(results["plain"])
     for name, values in results.items():
         median = statistics.median(values)
-        print(f"  {name:<16} {median:>10,.0f} spans/s  {1e6 / median:6.2f} µs/span  x{median / plain:.3f}")
+        print(f"  {name:<18} {median:>10,.0f} spans/s  {1e6 / median:6.2f} µs/span  x{median / plain:.3f}")
     print(f"prela / plain (median of per-round ratios): {statistics.median(ratios):.3f}  (target >= 0.95)")
 
 

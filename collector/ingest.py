@@ -20,9 +20,9 @@ from prela.collector.errors import RateLimited
 from prela.collector.mapping import map_export_request
 from prela.collector.otlp_json import otlp_json_to_request
 from prela.collector.prela_json import map_prela_trace
-from prela.exporters.base import ExportError, Overloaded, RawRequest, SpanExporter
+from prela.exporters.base import ExportError, Overloaded, PayloadKind, RawRequest, SpanExporter
 from prela.exporters.clickhouse import ClickHouseWriter, log_unstorable
-from prela.exporters.wal import PayloadKind, WalEntry, WriteAheadLog
+from prela.exporters.wal import WalEntry, WriteAheadLog
 from prela.model import SpanRecord
 from prela.telemetry.metrics import RECEIVER_ACCEPTED_SPANS, RECEIVER_REFUSED_SPANS
 

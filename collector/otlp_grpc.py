@@ -23,8 +23,7 @@ from prela.auth import AuthUnavailable, Unauthenticated, grpc_metadata_headers
 from prela.collector.errors import InvalidPayload, RateLimited
 from prela.collector.ingest import Ingest
 from prela.collector.otlp_http import Authenticate
-from prela.exporters.base import ExportError, Overloaded, RawRequest
-from prela.exporters.wal import PayloadKind
+from prela.exporters.base import ExportError, Overloaded, PayloadKind, RawRequest
 from prela.telemetry.metrics import RECEIVER_REFUSED_REQUESTS, RECEIVER_REQUEST_SECONDS
 
 logger = logging.getLogger(__name__)

@@ -33,8 +33,8 @@ from prela.collector.errors import InvalidPayload, PayloadTooLarge, RateLimited,
 from prela.collector.ingest import Ingest
 from prela.collector.otlp_json import otlp_json_to_request
 from prela.collector.prela_json import is_prela_trace
-from prela.exporters.base import ExportError, Overloaded, RawRequest
-from prela.exporters.wal import PayloadKind
+from prela.exporters.base import ExportError, Overloaded, PayloadKind, RawRequest
+from prela.telemetry.health import HealthCheck, health_endpoint
 from prela.telemetry.metrics import RECEIVER_REFUSED_REQUESTS, RECEIVER_REQUEST_SECONDS, metrics_endpoint
 
 logger = logging.getLogger(__name__)
@@ -204,24 +204,6 @@ class OtlpHttpReceiver:
             return JSONResponse({"code": code, "message": message}, status_code=http_status, headers=headers)
         body = Status(code=code, message=message).SerializeToString()
         return Response(body, status_code=http_status, media_type=PROTOBUF, headers=headers)
-
-
-HealthCheck = Callable[[], Awaitable[dict[str, bool]]]
-
-
-def health_endpoint(check: HealthCheck | None) -> Callable[[Request], Awaitable[Response]]:
-    """`GET /health`: 200 with each dependency's state, 503 when one is down."""
-
-    async def health(request: Request) -> Response:
-        dependencies = await check() if check is not None else {}
-        ok = all(dependencies.values())
-        body = {
-            "status": "ok" if ok else "unavailable",
-            **{k: "ok" if v else "down" for k, v in dependencies.items()},
-        }
-        return JSONResponse(body, status_code=200 if ok else 503)
-
-    return health
 
 
 def build_otlp_http_app(

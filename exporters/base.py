@@ -4,10 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from enum import IntEnum
 from typing import Protocol
 
-from prela.exporters.wal import PayloadKind
 from prela.model import SpanRecord
+
+
+class PayloadKind(IntEnum):
+    """The encoding of a request's body, kept with it wherever it is logged (WAL, spool)."""
+
+    OTLP_PROTOBUF = 1
+    OTLP_JSON = 2
+    PRELA_JSON = 3
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,9 +20,10 @@ import threading
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
-from enum import IntEnum
 from itertools import pairwise
 from pathlib import Path
+
+from prela.exporters.base import PayloadKind
 
 logger = logging.getLogger(__name__)
 
@@ -30,12 +31,6 @@ logger = logging.getLogger(__name__)
 _HEADER = struct.Struct("<IQBHI")
 _SEGMENT_PREFIX, _SEGMENT_SUFFIX = "wal-", ".log"
 _CHECKPOINT = "checkpoint"
-
-
-class PayloadKind(IntEnum):
-    OTLP_PROTOBUF = 1
-    OTLP_JSON = 2
-    PRELA_JSON = 3
 
 
 @dataclass(frozen=True, slots=True)

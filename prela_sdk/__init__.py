@@ -12,6 +12,9 @@ def search(query: str) -> list[str]: ...
 
 with prela.llm("gpt-4o", provider="openai", input=messages) as call:
     call.set_llm(output=answer, input_tokens=12, output_tokens=34)
+
+with prela.session("chat-42", user_id="alice"):   # on every span started inside
+    run_agent()
 ```
 """
 
@@ -25,6 +28,7 @@ from prela.decorators import TraceDecorator, trace
 from prela.genai import LLMSpan, llm, set_llm
 from prela.lifecycle import PrelaInitError, PrelaSetupWarning, flush, init, shutdown, span_processor
 from prela.provider import SPAN_TYPES, PrelaTracer, PrelaTracerProvider
+from prela.sessions import SessionScope, SessionSpanProcessor, session, user
 
 
 def get_tracer(name: str, version: str | None = None) -> PrelaTracer:
@@ -54,6 +58,8 @@ __all__ = [
     "PrelaTracer",
     "PrelaTracerProvider",
     "SdkSettings",
+    "SessionScope",
+    "SessionSpanProcessor",
     "TraceDecorator",
     "__version__",
     "current_span",
@@ -61,9 +67,11 @@ __all__ = [
     "get_tracer",
     "init",
     "llm",
+    "session",
     "set_llm",
     "shutdown",
     "span_processor",
     "testing",
     "trace",
+    "user",
 ]

@@ -1,7 +1,8 @@
 """`prela.init()`, `prela.flush()`, `prela.shutdown()`: the one place the SDK is composed.
 
 settings (config) → resource, sampler → exporter (exporters), wrapped for `capture_content=False`
-(content) → batch or simple span processor → `PrelaTracerProvider` → the global OTel provider.
+(content) → batch or simple span processor, after the session/user processor (sessions) →
+`PrelaTracerProvider` → the global OTel provider.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from prela import __version__
 from prela.config import SdkSettings, resolve_settings
 from prela.content import ContentRedactingExporter
 from prela.provider import PrelaTracerProvider
+from prela.sessions import SessionSpanProcessor
 from prela.span_exporters import build_exporter
 
 logger = logging.getLogger(__name__)
@@ -162,6 +164,7 @@ def init(
             shutdown_on_exit=True,  # the SDK registers an atexit shutdown, which flushes the processors
             capture_content=settings.capture_content,
         )
+        provider.add_span_processor(SessionSpanProcessor())  # first: ids are on the span before export
         if processor is not None:
             provider.add_span_processor(processor)
         provider.span_exporter = built

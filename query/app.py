@@ -29,6 +29,7 @@ from prela.query.store import (
     TraceFilter,
     TraceStore,
 )
+from prela.telemetry.health import health_endpoint
 from prela.telemetry.metrics import RouteMetricsMiddleware, metrics_endpoint
 
 logger = logging.getLogger(__name__)
@@ -154,17 +155,13 @@ class QueryApi:
     ) -> None:
         self._store = store
         self._extra_ready = extra_ready
+        self.health = health_endpoint(self._checks)
 
-    async def health(self, request: Request) -> Response:
+    async def _checks(self) -> dict[str, bool]:
         checks = {"clickhouse": await asyncio.to_thread(self._store.ping)}
         if self._extra_ready is not None:
             checks.update(await self._extra_ready())
-        ok = all(checks.values())
-        body = {
-            "status": "ok" if ok else "unavailable",
-            **{k: "ok" if v else "down" for k, v in checks.items()},
-        }
-        return JSONResponse(body, status_code=200 if ok else 503)
+        return checks
 
     async def list_traces(self, request: Request) -> Response:
         params = request.query_params

@@ -6,6 +6,7 @@ from starlette.routing import Route
 
 from prela.auth import AuthConfig, AuthRuntime, JwtConfig, KeyInfo, RateLimitConfig, clerk_jwks
 from prela.auth.api import key_management_routes, request_principal
+from prela.auth.config import resolve_mode
 from prela.server.settings import ConfigurationError, Settings
 
 
@@ -36,7 +37,7 @@ def jwt_config(settings: Settings) -> JwtConfig | None:  # raises ValueError nam
 
 def auth_config(settings: Settings) -> AuthConfig:
     """PRELA_AUTH, else `required` when a Postgres store is configured, else `off` (one project)."""
-    mode = settings.auth_mode or ("required" if settings.database_url else "off")
+    mode = resolve_mode(settings.auth_mode, postgres=bool(settings.database_url))
     try:
         return _auth_config(settings, mode)
     except ValueError as exc:

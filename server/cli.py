@@ -61,6 +61,7 @@ def serve(
     _log_configuration(settings, "serve")
     from prela.server.serve import serve as run
 
+    _check_listeners(settings, "serve")
     try:
         sys.exit(run(settings))
     except ConfigurationError as exc:
@@ -115,12 +116,28 @@ def _log_configuration(settings: Settings, role: str) -> None:
     logger.info("starting role=%s version=%s configuration=%s", role, __version__, settings.masked())
 
 
+class ListenerError(click.ClickException):
+    """A port cannot be bound: one line naming the address and the flag, exit 2 (a usage error)."""
+
+    exit_code = 2
+
+
+def _check_listeners(settings: Settings, role: str) -> None:
+    from prela.server.runtime import ListenerUnavailable, check_listeners, role_listeners
+
+    try:
+        check_listeners(role_listeners(settings, role))
+    except ListenerUnavailable as exc:
+        raise ListenerError(str(exc)) from None
+
+
 def _run_role(settings: Settings, role: str) -> None:
     configure_logging(settings.log_level, settings.environment)
     _log_configuration(settings, role)
     from prela.server import scaleout
     from prela.server.runtime import run_role
 
+    _check_listeners(settings, role)
     roles = {
         "collector": lambda stop: scaleout.run_collector(settings, stop),
         "writer": lambda stop: scaleout.run_writer(settings, stop),

@@ -9,11 +9,13 @@ from starlette.applications import Starlette
 from prela.auth import AuthRuntime
 from prela.collector.ingest import Ingest
 from prela.collector.otlp_grpc import OtlpGrpcReceiver, build_grpc_server
-from prela.collector.otlp_http import HealthCheck, OtlpHttpReceiver, build_otlp_http_app
+from prela.collector.otlp_http import OtlpHttpReceiver, build_otlp_http_app
 from prela.query.app import build_query_app
 from prela.query.store import TraceStore
 from prela.server.access import key_routes
 from prela.server.settings import ConfigurationError, Settings
+from prela.telemetry.health import HealthCheck
+from prela.telemetry.request_log import RequestLogMiddleware
 
 
 def build_receivers(
@@ -46,13 +48,15 @@ def build_query(settings: Settings, store: TraceStore, auth: AuthRuntime) -> Sta
     async def store_ready() -> dict[str, bool]:
         return {"store": await auth.store.ping()}
 
-    return build_query_app(
+    app = build_query_app(
         store,
         auth.query.authenticate,
         cors_origins=settings.cors_origins,
         extra_routes=key_routes(auth),
         extra_ready=store_ready,
     )
+    app.add_middleware(RequestLogMiddleware, label="query")  # outermost: sees every answer, 401s too
+    return app
 
 
 def trace_store(settings: Settings, client: Client) -> TraceStore:

@@ -45,3 +45,7 @@ def configure_logging(level: str, environment: str) -> None:
     for name in ("uvicorn", "uvicorn.error"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
+    # Each uvicorn server logs its own "Started/Finished server process", "Shutting down": with two
+    # servers in one process every such line came twice. The role logs its own start and stop lines.
+    if logging.getLevelName(level) != logging.DEBUG:
+        logging.getLogger("uvicorn.error").setLevel(logging.WARNING)

@@ -4,16 +4,108 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
 import signal
+import socket
 from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import grpc
 import uvicorn
 from starlette.applications import Starlette
 
+from prela.server.settings import ConfigurationError, Settings
+
 logger = logging.getLogger(__name__)
+
+
+class ListenerUnavailable(ConfigurationError):
+    """A port of the role cannot be bound; the message names the address and the flag to change."""
+
+
+@dataclass(frozen=True, slots=True)
+class Listener:
+    host: str
+    port: int
+    flag: str  # the CLI flag that moves it, e.g. --query-port
+    env: str  # and its environment variable
+
+
+def role_listeners(settings: Settings, role: str) -> list[Listener]:
+    """Every port `role` listens on, with the flag and variable that set it."""
+    grpc_port = Listener(settings.host, settings.otlp_grpc_port, "--otlp-grpc-port", "PRELA_OTLP_GRPC_PORT")
+    http_port = Listener(settings.host, settings.otlp_http_port, "--otlp-http-port", "PRELA_OTLP_HTTP_PORT")
+    query_flag = "--query-port" if role == "serve" else "--port"
+    query_port = Listener(settings.host, settings.query_port, query_flag, "PRELA_QUERY_PORT")
+    metrics_port = Listener(settings.host, settings.metrics_port, "--metrics-port", "PRELA_METRICS_PORT")
+    return {
+        "serve": [grpc_port, http_port, query_port],
+        "collector": [grpc_port, http_port],
+        "query": [query_port],
+        "writer": [metrics_port],
+    }.get(role, [])
+
+
+def check_listeners(listeners: list[Listener]) -> None:
+    """Raise `ListenerUnavailable` for the first port that cannot be bound, before any server starts.
+
+    Each is bound and put to listening (as uvicorn and grpc will: SO_REUSEADDR, no SO_REUSEPORT) and held
+    until all are checked, so two listeners given the same port are caught too. What a server would
+    print about a failed bind (uvicorn's errno line, grpc core's) is never reached.
+    """
+    held: list[socket.socket] = []
+    try:
+        for listener in listeners:
+            if listener.port != 0:
+                held += _bind_all(listener)
+    finally:
+        for sock in held:
+            sock.close()
+
+
+def _bind_all(listener: Listener) -> list[socket.socket]:
+    address = f"{listener.host}:{listener.port}"
+    try:
+        infos = socket.getaddrinfo(
+            listener.host or None, listener.port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )
+    except socket.gaierror as exc:
+        raise ListenerUnavailable(
+            f"cannot listen on {address} ({exc.strerror}): pass another --host or set PRELA_HOST"
+        ) from None
+    bound: list[socket.socket] = []
+    unavailable: OSError | None = None
+    for family, kind, proto, _, sockaddr in infos:
+        sock = socket.socket(family, kind, proto)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            sock.bind(sockaddr)
+            sock.listen(1)
+            bound.append(sock)
+        except OSError as exc:
+            sock.close()
+            if exc.errno == errno.EADDRNOTAVAIL:
+                unavailable = exc  # that family is not enabled here; asyncio's servers skip it too
+                continue
+            for opened in bound:
+                opened.close()
+            raise ListenerUnavailable(_bind_error(listener, exc)) from None
+    if not bound and unavailable is not None:
+        raise ListenerUnavailable(_bind_error(listener, unavailable))
+    return bound
+
+
+def _bind_error(listener: Listener, exc: OSError) -> str:
+    address = f"{listener.host}:{listener.port}"
+    if exc.errno == errno.EADDRINUSE:
+        return f"port {address} is in use: pass {listener.flag} or set {listener.env}"
+    if exc.errno == errno.EADDRNOTAVAIL:
+        return f"cannot listen on {address} ({exc.strerror}): pass another --host or set PRELA_HOST"
+    return f"cannot listen on {address} ({exc.strerror}): pass {listener.flag} or set {listener.env}"
 
 
 class UvicornServer(uvicorn.Server):

@@ -16,7 +16,6 @@ from starlette.routing import Route
 
 from prela.auth import AuthRuntime
 from prela.collector.ingest import Ingest
-from prela.collector.otlp_http import health_endpoint
 from prela.exporters.clickhouse import ClickHouseWriter, apply_schema, close_all, connect
 from prela.exporters.kafka import KafkaConfig, KafkaExporter, create_topics
 from prela.exporters.kafka_writer import KafkaClickHouseWriter
@@ -24,6 +23,7 @@ from prela.server.access import auth_config
 from prela.server.compose import build_query, build_receivers, trace_store
 from prela.server.runtime import Servers, http_server
 from prela.server.settings import ConfigurationError, Settings
+from prela.telemetry.health import health_endpoint
 from prela.telemetry.metrics import metrics_endpoint
 
 logger = logging.getLogger(__name__)

@@ -1,1 +1,2 @@
-"""Prela's own telemetry: Prometheus metrics of every role (imported by collector, exporters, query)."""
+"""Prela's own telemetry: Prometheus metrics and the `/health` endpoint of every role (imported by
+collector, exporters, query and server)."""

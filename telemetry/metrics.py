@@ -101,18 +101,30 @@ class RouteMetricsMiddleware:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        status = 500
-
-        async def send_wrapper(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
+        response = ResponseStatus(send)
         try:
-            await self.app(scope, receive, send_wrapper)
+            await self.app(scope, receive, response)
         finally:
-            route = scope.get("route")
-            template = getattr(route, "path", None) or "unmatched"
-            QUERY_REQUESTS.labels(template, str(status)).inc()
+            template = route_template(scope)
+            QUERY_REQUESTS.labels(template, str(response.status)).inc()
             QUERY_REQUEST_SECONDS.labels(template).observe(time.perf_counter() - started)
+
+
+class ResponseStatus:
+    """An ASGI `send` that passes messages on and remembers the response status (500 until one is sent:
+    what the client gets when the app raises before answering)."""
+
+    def __init__(self, send: Send) -> None:
+        self._send = send
+        self.status = 500
+
+    async def __call__(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.status = message["status"]
+        await self._send(message)
+
+
+def route_template(scope: Scope) -> str:
+    """The template of the route that served the request (`/api/v1/traces/{trace_id:path}`), never the
+    raw path; `unmatched` when no route matched."""
+    return getattr(scope.get("route"), "path", None) or "unmatched"

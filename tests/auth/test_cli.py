@@ -10,13 +10,14 @@ import pytest
 from click.testing import CliRunner
 
 from prela.auth.cli import keys_cli, projects_cli
+from prela.server.cli import cli
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.integration)])
 def store_env(request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, str]:
     if request.param == "postgres":
         return {"DATABASE_URL": request.getfixturevalue("pg_database")}
-    return {"PRELA_DATA_DIR": str(tmp_path / "data"), "DATABASE_URL": ""}
+    return {"PRELA_DATA_DIR": str(tmp_path / "data"), "DATABASE_URL": "", "PRELA_AUTH": "required"}
 
 
 def run(env: dict[str, str], group: Any, *args: str) -> dict[str, Any]:
@@ -67,3 +68,38 @@ def test_data_dir_option_wins_over_the_environment(tmp_path: Path) -> None:
     env = {"PRELA_DATA_DIR": str(tmp_path / "env"), "DATABASE_URL": ""}
     run(env, projects_cli, "create", "--id", "p1", "--name", "P", "--data-dir", str(tmp_path / "flag"))
     assert (tmp_path / "flag" / "auth.sqlite3").exists() and not (tmp_path / "env").exists()
+
+
+def test_with_auth_off_projects_list_shows_the_default_project(tmp_path: Path) -> None:
+    env = {"PRELA_DATA_DIR": str(tmp_path), "DATABASE_URL": "", "PRELA_AUTH": "", "PRELA_PROJECT_ID": ""}
+    listed = run(env, projects_cli, "list")
+    assert listed["projects"] == [{"id": "default", "name": "default", "created_at": None}]
+    assert listed["auth"] == "off" and "every span and query belongs to project 'default'" in listed["note"]
+
+    result = CliRunner().invoke(projects_cli, ["list"], env=env)
+    assert result.exit_code == 0
+    assert result.stdout == "default\tdefault\t-\n"
+    assert "note: auth is off" in result.stderr
+
+
+def test_with_auth_off_a_created_default_project_is_listed_once(tmp_path: Path) -> None:
+    env = {
+        "PRELA_DATA_DIR": str(tmp_path),
+        "DATABASE_URL": "",
+        "PRELA_AUTH": "off",
+        "PRELA_PROJECT_ID": "acme",
+    }
+    run(env, projects_cli, "create", "--id", "acme", "--name", "Acme")
+    run(env, projects_cli, "create", "--id", "other", "--name", "Other")
+    assert [p["id"] for p in run(env, projects_cli, "list")["projects"]] == ["acme", "other"]
+
+
+def test_every_command_and_group_has_a_description() -> None:
+    groups = [cli, projects_cli, keys_cli]
+    blank = [
+        f"{group.name} {name}"
+        for group in groups
+        for name, command in group.commands.items()  # type: ignore[attr-defined]
+        if not command.get_short_help_str().strip()
+    ]
+    assert blank == []

@@ -59,6 +59,7 @@ def test_clerk_publishable_key_gives_frontend_api_jwks_and_issuer() -> None:
         clerk_frontend_api("pk_test_bm90LWEtaG9zdA")  # "not-a-host" without the '$'
 
 
+@pytest.mark.integration
 async def test_runtime_starts_describes_and_closes(tmp_path: Path, redis_prefix: str) -> None:
     config = AuthConfig(
         redis_url=REDIS_URL,

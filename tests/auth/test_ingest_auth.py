@@ -11,7 +11,8 @@ import pytest
 import redis.asyncio as aioredis
 
 from prela.auth.errors import AuthUnavailable, StoreUnavailable, Unauthenticated
-from prela.auth.ingest import IngestAuthenticator, grpc_metadata_headers
+from prela.auth.headers import grpc_metadata_headers
+from prela.auth.ingest import IngestAuthenticator
 from prela.auth.redis_link import RedisLink, connect_redis
 from prela.auth.store import ProjectStore, build_store
 
@@ -164,6 +165,7 @@ async def test_store_outage_is_retryable_not_an_auth_failure(
         await IngestAuthenticator(sqlite_store).authenticate({"X-API-Key": "pk_proj_a_" + "R" * 40})
 
 
+@pytest.mark.integration
 async def test_redis_cache_is_shared_and_revocation_through_one_is_seen_by_the_other(
     pg_database: str, tmp_path: Path, redis_prefix: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -47,6 +47,7 @@ async def redis_limiter(redis_prefix: str) -> AsyncIterator[RateLimiter]:
     await link.client.aclose()
 
 
+@pytest.mark.integration
 async def test_redis_bucket_bursts_refuses_and_refills(redis_limiter: RateLimiter) -> None:
     assert (await redis_limiter.acquire("key_1", 10)).allowed
     refused = await redis_limiter.acquire("key_1", 4)
@@ -56,6 +57,7 @@ async def test_redis_bucket_bursts_refuses_and_refills(redis_limiter: RateLimite
     assert (await redis_limiter.acquire("key_1", 4)).allowed
 
 
+@pytest.mark.integration
 async def test_redis_bucket_is_shared_by_two_instances(redis_prefix: str) -> None:
     links = [RedisLink(connect_redis(REDIS_URL)) for _ in range(2)]
     config = RateLimitConfig(spans_per_second=1, burst=10)

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -151,10 +153,100 @@ def test_a_second_serve_on_the_same_data_dir_is_refused_clearly(prela_serve: Pre
     assert "is in use by another prela process" in second.stderr
 
 
-@pytest.mark.parametrize("taken", ["grpc", "http"])
-def test_a_taken_port_stops_serve_with_an_error(prela_serve: PrelaServer, tmp_path: Path, taken: str) -> None:
-    grpc_port = prela_serve.grpc_port if taken == "grpc" else free_port()
-    http_port = prela_serve.http_port if taken == "http" else free_port()
-    second = _serve_once(tmp_path / "other", grpc_port, http_port, free_port())
-    assert second.returncode != 0
-    assert "address in use" in second.stderr or "address already in use" in second.stderr
+def _stderr_lines(result: subprocess.CompletedProcess[str]) -> list[str]:
+    """What the process printed besides its first log line (the configuration)."""
+    return [line for line in result.stderr.splitlines() if 'msg="starting role=' not in line]
+
+
+@pytest.mark.parametrize(
+    ("taken", "flag", "variable"),
+    [
+        ("grpc", "--otlp-grpc-port", "PRELA_OTLP_GRPC_PORT"),
+        ("http", "--otlp-http-port", "PRELA_OTLP_HTTP_PORT"),
+        ("query", "--query-port", "PRELA_QUERY_PORT"),
+    ],
+)
+def test_a_taken_port_stops_serve_with_one_line_naming_the_flag(
+    prela_serve: PrelaServer, tmp_path: Path, taken: str, flag: str, variable: str
+) -> None:
+    ports = {"grpc": free_port(), "http": free_port(), "query": free_port()}
+    ports[taken] = getattr(prela_serve, f"{taken}_port")  # held by the running server
+    second = _serve_once(tmp_path / "other", ports["grpc"], ports["http"], ports["query"])
+    assert second.returncode == 2
+    assert _stderr_lines(second) == [
+        f"Error: port 127.0.0.1:{ports[taken]} is in use: pass {flag} or set {variable}"
+    ]
+
+
+def test_one_port_given_to_two_listeners_is_refused(tmp_path: Path) -> None:
+    port = free_port()
+    second = _serve_once(tmp_path / "data", free_port(), port, port)
+    assert second.returncode == 2
+    assert _stderr_lines(second) == [
+        f"Error: port 127.0.0.1:{port} is in use: pass --query-port or set PRELA_QUERY_PORT"
+    ]
+
+
+@pytest.fixture
+def taken_port() -> Iterator[int]:
+    """A port another program listens on."""
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        yield int(holder.getsockname()[1])
+
+
+@pytest.mark.parametrize(
+    ("role", "flag", "variable", "other_flags"),
+    [
+        ("collector", "--otlp-grpc-port", "PRELA_OTLP_GRPC_PORT", ["--otlp-http-port"]),
+        ("collector", "--otlp-http-port", "PRELA_OTLP_HTTP_PORT", ["--otlp-grpc-port"]),
+        ("query", "--port", "PRELA_QUERY_PORT", []),
+        ("writer", "--metrics-port", "PRELA_METRICS_PORT", []),
+    ],
+)
+def test_a_taken_port_stops_each_scale_out_role_with_one_line_naming_the_flag(
+    taken_port: int, tmp_path: Path, role: str, flag: str, variable: str, other_flags: list[str]
+) -> None:
+    # Checked before anything else starts: no broker, ClickHouse or store is reached.
+    env = {
+        **os.environ,
+        "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1",
+        "CLICKHOUSE_URL": f"chdb://{tmp_path / 'ch'}",
+        "PRELA_DATA_DIR": str(tmp_path),
+    }
+    others = [arg for other in other_flags for arg in (other, str(free_port()))]
+    result = subprocess.run(
+        [sys.executable, "-m", "prela.server", role, flag, str(taken_port), *others],
+        capture_output=True, text=True, timeout=60, env=env,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert _stderr_lines(result) == [
+        f"Error: port 127.0.0.1:{taken_port} is in use: pass {flag} or set {variable}"
+    ]
+
+
+def _log_lines_with(server: PrelaServer, text: str) -> list[str]:
+    return [line for line in server.log().splitlines() if text in line]
+
+
+def test_each_query_request_is_logged_once_with_its_route_template(prela_serve: PrelaServer) -> None:
+    line = "query request method=GET route=/api/v1/traces/{trace_id:path} status=404"
+    before = len(_log_lines_with(prela_serve, line))
+    trace_id = os.urandom(16).hex()
+    response = httpx.get(f"{prela_serve.query_url}/api/v1/traces/{trace_id}", timeout=30)
+    assert response.status_code == 404
+    deadline = time.monotonic() + 10
+    while len(_log_lines_with(prela_serve, line)) == before and time.monotonic() < deadline:
+        time.sleep(0.05)
+    logged = _log_lines_with(prela_serve, line)
+    assert len(logged) == before + 1
+    assert "duration_ms=" in logged[-1] and trace_id not in prela_serve.log()
+
+
+def test_no_server_lifecycle_line_is_logged_twice(prela_serve: PrelaServer) -> None:
+    uvicorn_lines = [
+        line.split(" msg=", 1)[1] for line in prela_serve.log().splitlines() if "logger=uvicorn" in line
+    ]
+    assert len(uvicorn_lines) == len(set(uvicorn_lines))
+    assert len(_log_lines_with(prela_serve, "prela serve ready")) == 1

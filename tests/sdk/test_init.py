@@ -15,12 +15,16 @@ from opentelemetry.sdk.trace import TracerProvider
 
 import prela
 from prela.provider import PrelaTracer, PrelaTracerProvider
+from prela.sessions import SessionSpanProcessor
 
 SEED_ENDPOINT = "https://prela-ingest-gateway-xxx.railway.app/v1/traces"
 
 
 def _processors(provider: TracerProvider) -> tuple[object, ...]:
-    return tuple(provider._active_span_processor._span_processors)
+    """The provider's exporting processors (behind the session/user processor every Prela provider has)."""
+    processors = tuple(provider._active_span_processor._span_processors)
+    assert isinstance(processors[0], SessionSpanProcessor)
+    return processors[1:]
 
 
 def test_init_installs_a_global_prela_provider_and_returns_it() -> None:

@@ -23,9 +23,9 @@ from prela.auth import Principal
 from prela.collector.ingest import Ingest, replay_wal
 from prela.collector.otlp_grpc import OtlpGrpcReceiver, build_grpc_server
 from prela.collector.otlp_http import OtlpHttpReceiver, build_otlp_http_app
-from prela.exporters.base import Unavailable
+from prela.exporters.base import PayloadKind, Unavailable
 from prela.exporters.queue import BatchWriter, QueueExporter, SpanQueue
-from prela.exporters.wal import PayloadKind, WriteAheadLog
+from prela.exporters.wal import WriteAheadLog
 from prela.model import SpanRecord
 
 

@@ -1,0 +1,45 @@
+"""Listeners are checked before any server starts; each refusal names the address and what to change."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+
+from prela.server.runtime import Listener, ListenerUnavailable, check_listeners, role_listeners
+from prela.server.settings import Settings
+
+
+def test_a_free_port_passes_and_is_released() -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = int(probe.getsockname()[1])
+    check_listeners([Listener("127.0.0.1", port, "--query-port", "PRELA_QUERY_PORT")])
+    with socket.socket() as again:  # nothing is left holding it
+        again.bind(("127.0.0.1", port))
+
+
+def test_an_address_that_is_not_ours_names_the_host_setting() -> None:
+    with pytest.raises(ListenerUnavailable) as refused:
+        check_listeners([Listener("192.0.2.1", 4318, "--otlp-http-port", "PRELA_OTLP_HTTP_PORT")])
+    assert str(refused.value) == (
+        "cannot listen on 192.0.2.1:4318 (Cannot assign requested address): pass another --host or set PRELA_HOST"
+    )
+
+
+def test_port_zero_is_left_to_the_system() -> None:
+    check_listeners([Listener("127.0.0.1", 0, "--query-port", "PRELA_QUERY_PORT")])
+
+
+def test_each_role_checks_exactly_its_own_ports() -> None:
+    settings = Settings().with_overrides(
+        host="127.0.0.1", otlp_grpc_port=1, otlp_http_port=2, query_port=3, metrics_port=4
+    )
+    roles = ("serve", "collector", "query", "writer")
+    flags = {role: [(lsn.port, lsn.flag) for lsn in role_listeners(settings, role)] for role in roles}
+    assert flags == {
+        "serve": [(1, "--otlp-grpc-port"), (2, "--otlp-http-port"), (3, "--query-port")],
+        "collector": [(1, "--otlp-grpc-port"), (2, "--otlp-http-port")],
+        "query": [(3, "--port")],
+        "writer": [(4, "--metrics-port")],
+    }
