@@ -321,3 +321,34 @@ def test_rate_limit_answers_429_with_retry_after(tmp_path: Path, server_env: dic
         assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
     finally:
         server.stop()
+
+
+def test_sessions_users_stats_spans_and_search_stay_in_their_project(
+    secured: PrelaServer, tenants: dict, sent: dict
+) -> None:
+    a_key, b_key = {"X-API-Key": tenants["a"].key}, {"X-API-Key": tenants["b"].key}
+    llm = span(os.urandom(16), os.urandom(8), "chat secretword")
+    for key, value in (("session.id", "sess-a"), ("user.id", "user-a"), ("gen_ai.request.model", "gpt-4o")):
+        llm.attributes.add(key=key).value.string_value = value
+    llm.attributes.add(key="gen_ai.usage.input_tokens").value.int_value = 7
+    assert send_http(secured, a_key, request_of(llm).SerializeToString()).status_code == 200
+    wait_visible(secured, llm.trace_id.hex(), a_key)
+    window = {"since": "2023-11-14T00:00:00Z", "until": "2023-11-16T00:00:00Z"}
+
+    assert [s["session_id"] for s in get(secured, "/api/v1/sessions", a_key).json()["sessions"]] == ["sess-a"]
+    assert [u["user_id"] for u in get(secured, "/api/v1/users", a_key).json()["users"]] == ["user-a"]
+    assert get(secured, "/api/v1/traces", a_key, q="secretword").json()["traces"]
+    assert get(secured, "/api/v1/spans", a_key, q="secretword").json()["spans"]
+    assert get(secured, "/api/v1/stats", a_key, **window).json()["totals"]["input_tokens"] == 7
+
+    assert get(secured, "/api/v1/sessions", b_key).json()["sessions"] == []
+    assert get(secured, "/api/v1/sessions/sess-a", b_key).status_code == 404
+    assert get(secured, "/api/v1/users", b_key).json()["users"] == []
+    assert get(secured, "/api/v1/traces", b_key, q="secretword").json()["traces"] == []
+    assert get(secured, "/api/v1/traces", b_key, session_id="sess-a").json()["traces"] == []
+    assert get(secured, "/api/v1/spans", b_key, q="secretword").json()["spans"] == []
+    b_stats = get(secured, "/api/v1/stats", b_key, group_by="model", **window).json()
+    assert b_stats["totals"]["input_tokens"] == 0  # B's own span only, A's LLM call not counted
+    assert [s["group"] for s in b_stats["series"]] == [""]
+    for path in ("/api/v1/sessions", "/api/v1/users", "/api/v1/spans", "/api/v1/stats"):
+        assert get(secured, path, {}).status_code == 401

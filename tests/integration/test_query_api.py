@@ -181,3 +181,33 @@ def test_events_come_back_with_timestamps(prela_serve: PrelaServer) -> None:
         time.sleep(0.1)
     [event] = r.json()["spans"][0]["events"]
     assert event == {"name": "retry", "timestamp": "2025-01-27T10:00:00.5Z", "attributes": {"attempt": 2}}
+
+
+def test_a_trace_of_ten_thousand_spans_is_returned_complete(prela_serve: PrelaServer) -> None:
+    trace_id = os.urandom(16)
+    root_id = os.urandom(8)
+    word = f"run{uuid.uuid4().hex}"
+    spans = [Span(trace_id=trace_id, span_id=root_id, name=f"agent {word}", start_time_unix_nano=BASE_NS,
+                  end_time_unix_nano=BASE_NS + 10**12)]  # fmt: skip
+    spans += [
+        Span(
+            trace_id=trace_id,
+            span_id=(i + 1).to_bytes(8, "big"),
+            parent_span_id=root_id,
+            name=f"step {i}",
+            start_time_unix_nano=BASE_NS + (i + 1) * 10**6,
+            end_time_unix_nano=BASE_NS + (i + 1) * 10**6 + 10**5,
+            attributes=[kv("gen_ai.operation.name", "chat"), kv("gen_ai.usage.input_tokens", 1)],
+        )  # fmt: skip
+        for i in range(9_999)
+    ]
+    for start in range(0, len(spans), 2_500):
+        chunk = ExportTraceServiceRequest(
+            resource_spans=[ResourceSpans(scope_spans=[ScopeSpans(spans=spans[start : start + 2_500])])]
+        )
+        assert post(prela_serve, chunk.SerializeToString(), "application/x-protobuf").status_code == 200
+    detail = wait_for_trace(prela_serve, trace_id.hex(), 10_000)
+    assert detail["span_count"] == 10_000 and detail["input_tokens"] == 9_999
+    assert [s["name"] for s in detail["spans"]] == [f"agent {word}"] + [f"step {i}" for i in range(9_999)]
+    listed = httpx.get(f"{prela_serve.query_url}/api/v1/traces", params={"q": word}, timeout=30).json()
+    assert {"trace_id": trace_id.hex(), "span_count": 10_000}.items() <= listed["traces"][0].items()

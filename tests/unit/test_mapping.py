@@ -761,3 +761,46 @@ def test_implausible_costs_are_not_lifted(cost: float) -> None:
     from prela.collector.mapping import lift_llm_fields
 
     assert lift_llm_fields({"gen_ai.request.model": "unknown-model", "llm.cost.total": cost})[10] == 0.0
+
+
+# --- sessions, users, environment ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("attrs", "session", "user"),
+    [
+        ({"prela.session_id": "s-prela", "prela.user_id": "u-prela"}, "s-prela", "u-prela"),
+        ({"gen_ai.conversation.id": "conv-1"}, "conv-1", ""),
+        ({"session.id": "s-oi", "user.id": "u-oi"}, "s-oi", "u-oi"),
+        ({"enduser.id": "alice"}, "", "alice"),
+        (
+            {
+                "traceloop.association.properties.session_id": "s-tl",
+                "traceloop.association.properties.user_id": "u-tl",
+            },
+            "s-tl",
+            "u-tl",
+        ),
+        ({"langfuse.session.id": "s-lf", "langfuse.user.id": "u-lf"}, "s-lf", "u-lf"),
+        ({"prela.session_id": "first", "session.id": "second", "user.id": 42}, "first", "42"),
+        ({"http.method": "GET"}, "", ""),
+    ],
+)
+def test_session_and_user_come_from_every_convention(attrs: dict[str, Any], session: str, user: str) -> None:
+    record = one(attrs)
+    assert (record.session_id, record.user_id) == (session, user)
+
+
+def test_environment_comes_from_the_resource_first() -> None:
+    request = make_request(make_span({"deployment.environment": "span-env"}))
+    request.resource_spans[0].resource.attributes.add(
+        key="deployment.environment.name"
+    ).value.string_value = "prod"
+    assert map_export_request(request, "p").records[0].environment == "prod"
+    assert one({"deployment.environment": "staging"}).environment == "staging"
+    assert one({}).environment == ""
+
+
+def test_session_attributes_do_not_make_a_plain_span_an_llm_span() -> None:
+    record = one({"session.id": "s1", "http.method": "GET"})
+    assert record.span_type == "CUSTOM" and record.model == "" and record.session_id == "s1"
