@@ -198,7 +198,7 @@ def test_a_trace_of_ten_thousand_spans_is_returned_complete(prela_serve: PrelaSe
             start_time_unix_nano=BASE_NS + (i + 1) * 10**6,
             end_time_unix_nano=BASE_NS + (i + 1) * 10**6 + 10**5,
             attributes=[kv("gen_ai.operation.name", "chat"), kv("gen_ai.usage.input_tokens", 1)],
-        )  # fmt: skip
+        )
         for i in range(9_999)
     ]
     for start in range(0, len(spans), 2_500):
