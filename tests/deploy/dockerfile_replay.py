@@ -254,11 +254,12 @@ def replay(dockerfile: Path, context: Path, root: Path, *, base_env: dict[str, s
 
     env: dict[str, str] = {}
     workdir = root
-    final: dict[str, list[str]] = {"ENTRYPOINT": [], "CMD": [], "HEALTHCHECK": []}
+    final: dict[str, list[str]] = {}
     stop_signal = user = None
-    for index, stage in enumerate(stages):
+    for index, stage in enumerate(stages):  # each FROM starts afresh: nothing is inherited between stages
         env, workdir, paths = dict(base), root, stage_paths.setdefault(index, set())
-        user = None
+        final = {"ENTRYPOINT": [], "CMD": [], "HEALTHCHECK": []}
+        stop_signal = user = None
         for instruction in stage.instructions:
             keyword, arguments = instruction.keyword, instruction.arguments
             if keyword == "ENV":

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from prela.exporters.clickhouse import connect
+from prela.exporters.clickhouse import close_all, connect
 from prela.exporters.clickhouse_version import (
     MIN_CLICKHOUSE_VERSION,
     SCHEMA_FEATURES,
@@ -52,7 +52,10 @@ def test_a_version_text_that_is_not_a_version_is_an_error() -> None:
 
 
 def test_the_embedded_engine_is_new_enough(tmp_path: Path) -> None:
-    version = check_server_version(connect(f"chdb://{tmp_path / 'ch'}"))
+    try:  # chDB holds one data dir per process: release it for the next test
+        version = check_server_version(connect(f"chdb://{tmp_path / 'ch'}"))
+    finally:
+        close_all()
     assert parse_version(version) >= MIN_CLICKHOUSE_VERSION
 
 
