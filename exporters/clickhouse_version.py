@@ -1,10 +1,10 @@
 """The oldest ClickHouse server Prela's schema and queries run on, checked once at start.
 
 The minimum is the newest of the versions the features below need: the `text`
-full-text index of the search migration is generally available (no experimental
-setting, stable on-disk format) from 26.2; everything else the SQL in
-`exporters/sql/` and `query/sql/` uses is much older. The embedded engine
-(chDB 4.4) is ClickHouse 26.9, which is what the test suite runs against.
+full-text index of migration 0004 (and `hasAllTokens`, which searches it) is
+generally available (no experimental setting, stable on-disk format) from 26.2;
+everything else the SQL in `exporters/sql/` and `query/sql/` uses is much older.
+The embedded engine (chDB 4.4) is ClickHouse 26.9, which the test suite runs against.
 """
 
 from __future__ import annotations
@@ -14,13 +14,17 @@ from typing import Any, Protocol
 
 # (feature the SQL uses, first ClickHouse version that has it as Prela uses it)
 SCHEMA_FEATURES: tuple[tuple[str, tuple[int, int]], ...] = (
-    ("`TYPE text` full-text index, generally available without an experimental setting", (26, 2)),
+    (
+        "`TYPE text` full-text index searched with `hasAllTokens`, generally available (no experimental setting)",
+        (26, 2),
+    ),
     ("`insert_deduplication_token` with `non_replicated_deduplication_window` (idempotent retries)", (22, 2)),
     ("AggregatingMergeTree with SimpleAggregateFunction(groupUniqArrayArray, …)", (21, 1)),
     ("materialized views writing `TO` a table", (20, 1)),
     ("DateTime64(9) with Delta/T64/Gorilla/ZSTD codecs", (20, 1)),
     ("`ttl_only_drop_parts`, `MODIFY TTL … SETTINGS materialize_ttl_after_modify`", (20, 1)),
-    ("`tokenbf_v1` / `minmax` skip indexes, ReplacingMergeTree(version)", (20, 1)),
+    ("`bloom_filter` / `minmax` skip indexes, ReplacingMergeTree(version)", (20, 1)),
+    ("Decimal(18, 12) columns, quantilesTDigest aggregate states", (20, 1)),
 )
 MIN_CLICKHOUSE_VERSION: tuple[int, int] = max(since for _, since in SCHEMA_FEATURES)
 

@@ -102,12 +102,8 @@ async def run_collector(settings: Settings, stop: asyncio.Event) -> bool:
 
 
 def require_supported_version(client: Client) -> None:
-    """ConfigurationError (exit code 2) when the server is older than Prela's minimum."""
-    try:
-        version = check_server_version(client)
-    except ClickHouseVersionError as exc:
-        raise ConfigurationError(str(exc)) from None
-    logger.info("clickhouse server version=%s", version)
+    """ClickHouseVersionError when the server is older than Prela's minimum (the CLI: exit code 2)."""
+    logger.info("clickhouse server version=%s", check_server_version(client))
 
 
 async def connect_until_ready(settings: Settings, stop: asyncio.Event) -> Client | None:
@@ -122,7 +118,7 @@ async def connect_until_ready(settings: Settings, stop: asyncio.Event) -> Client
             await asyncio.to_thread(require_supported_version, client)
             await asyncio.to_thread(apply_schema, client, settings.clickhouse_database, settings.ttl_days)
             return client
-        except ConfigurationError:  # an old server: waiting will not fix it
+        except ClickHouseVersionError:  # an old server: waiting will not fix it
             raise
         except Exception as exc:  # unreachable, auth, DNS: all retried, all logged
             logger.warning(

@@ -30,9 +30,8 @@ class ConfigurationError(ValueError):
     """A role cannot start with this configuration; the message names the setting."""
 
 
-# What each role cannot start without (Settings fields; an inner tuple: any one of them) and the
-# ports it listens on. The roles check the first at start; tests/deploy check deploy/compose.yaml
-# against both.
+# What each role cannot start without (Settings fields; an inner tuple: any one of them): checked by
+# the roles at start, and deploy/compose.yaml is checked against it (tests/deploy).
 _CLICKHOUSE = ("clickhouse_url", "clickhouse_host")
 ROLE_REQUIRED: dict[str, tuple[tuple[str, ...], ...]] = {
     "serve": (),
@@ -40,13 +39,6 @@ ROLE_REQUIRED: dict[str, tuple[tuple[str, ...], ...]] = {
     "writer": (("kafka_bootstrap_servers",), _CLICKHOUSE),
     "query": (_CLICKHOUSE,),
     "migrate": (_CLICKHOUSE,),
-}
-ROLE_PORTS: dict[str, tuple[str, ...]] = {
-    "serve": ("otlp_grpc_port", "otlp_http_port", "query_port"),
-    "collector": ("otlp_grpc_port", "otlp_http_port"),
-    "writer": ("metrics_port",),
-    "query": ("query_port",),
-    "migrate": (),
 }
 
 

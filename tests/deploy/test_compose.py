@@ -12,7 +12,8 @@ import yaml
 
 from prela.exporters.clickhouse_version import MIN_CLICKHOUSE_VERSION, parse_version
 from prela.server.cli import cli
-from prela.server.settings import ROLE_PORTS, ROLE_REQUIRED, Settings, env_name
+from prela.server.runtime import role_listeners
+from prela.server.settings import ROLE_REQUIRED, Settings, env_name
 
 COMPOSE = yaml.safe_load((Path(__file__).resolve().parents[2] / "deploy" / "compose.yaml").read_text())
 SERVICES: dict[str, dict[str, Any]] = COMPOSE["services"]
@@ -57,13 +58,13 @@ def test_each_service_sets_only_variables_prela_reads(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", sorted(PRELA_SERVICES))
-def test_published_ports_are_the_roles_ports_at_their_defaults(
+def test_published_ports_are_the_roles_listeners_at_their_defaults(
     name: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     service = PRELA_SERVICES[name]
     role = service["command"][0]
-    listening = {getattr(role_settings(service, monkeypatch), field) for field in ROLE_PORTS[role]}
-    defaults = {Settings.model_fields[field].default for field in ROLE_PORTS[role]}
+    listening = {listener.port for listener in role_listeners(role_settings(service, monkeypatch), role)}
+    defaults = {listener.port for listener in role_listeners(Settings.model_construct(), role)}
     published = [tuple(int(p) for p in mapping.split(":")) for mapping in service.get("ports", [])]
     assert all(host == container and container in listening & defaults for host, container in published)
 

@@ -10,7 +10,8 @@ import click
 import pytest
 
 from prela.server.cli import cli
-from prela.server.settings import ROLE_PORTS, Settings
+from prela.server.runtime import role_listeners
+from prela.server.settings import Settings
 
 SCRIPT = Path(__file__).resolve().parents[2] / "deploy" / "healthcheck.py"
 PRELA = ["/opt/prela/bin/python", "/opt/prela/bin/prela"]
@@ -87,9 +88,12 @@ def test_an_unknown_role_is_an_error_naming_the_roles(image_settings: Settings) 
 
 
 @pytest.mark.parametrize("role", sorted(healthcheck.HEALTH))
-def test_the_probed_port_and_its_flag_are_the_roles_own(role: str) -> None:
+def test_the_probed_port_and_its_flag_are_one_of_the_roles_listeners(role: str) -> None:
     field, flag, _ = healthcheck.HEALTH[role]
-    assert field in ROLE_PORTS[role]
-    command = cli.commands[role]
-    options = {opt for param in command.params if isinstance(param, click.Option) for opt in param.opts}
+    settings = Settings.model_construct()  # every field at its default
+    listeners = {(listener.port, listener.flag) for listener in role_listeners(settings, role)}
+    assert (getattr(settings, field), flag) in listeners
+    options = {
+        opt for param in cli.commands[role].params if isinstance(param, click.Option) for opt in param.opts
+    }
     assert flag in options and "--host" in options
