@@ -6,6 +6,7 @@ The replay follows the Dockerfile, not a copy of it: change the file and this te
 
 from __future__ import annotations
 
+import shutil
 import signal
 import subprocess
 import time
@@ -29,10 +30,11 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
-def image(tmp_path_factory: pytest.TempPathFactory) -> Replay:
+def image(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Replay]:
     work = tmp_path_factory.mktemp("image")
     copy_context(REPO, work / "context")
-    return replay(REPO / "deploy" / "Dockerfile", work / "context", work / "rootfs")
+    yield replay(REPO / "deploy" / "Dockerfile", work / "context", work / "rootfs")
+    shutil.rmtree(work)  # about 1 GB, chDB mostly
 
 
 @dataclass
@@ -46,9 +48,9 @@ class Container:
 
 
 @pytest.fixture(scope="module")
-def container(image: Replay) -> Iterator[Container]:
+def container(image: Replay, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Container]:
     http_port, query_port, grpc_port = free_port(), free_port(), free_port()
-    log_path = image.root.parent / "serve.log"
+    log_path = tmp_path_factory.mktemp("image-serve") / "serve.log"  # outlives the image: scanned for secrets
     command = [str(image.program(image.entrypoint[0])), *image.entrypoint[1:], *image.cmd]
     env = {
         **image.env,
