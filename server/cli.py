@@ -11,6 +11,7 @@ from pydantic import ValidationError
 
 from prela import __version__
 from prela.auth.cli import keys_cli, projects_cli
+from prela.exporters.clickhouse_version import ClickHouseVersionError
 from prela.server.logs import configure_logging
 from prela.server.settings import ConfigurationError, Settings
 
@@ -66,6 +67,8 @@ def serve(
         sys.exit(run(settings))
     except ConfigurationError as exc:
         raise click.UsageError(str(exc)) from None
+    except ClickHouseVersionError as exc:
+        raise UnsupportedServer(str(exc)) from None
 
 
 @cli.command()
@@ -110,6 +113,8 @@ def migrate() -> None:
         asyncio.run(scaleout.migrate(settings))
     except ConfigurationError as exc:
         raise click.UsageError(str(exc)) from None
+    except ClickHouseVersionError as exc:
+        raise UnsupportedServer(str(exc)) from None
 
 
 def _log_configuration(settings: Settings, role: str) -> None:
@@ -118,6 +123,12 @@ def _log_configuration(settings: Settings, role: str) -> None:
 
 class ListenerError(click.ClickException):
     """A port cannot be bound: one line naming the address and the flag, exit 2 (a usage error)."""
+
+    exit_code = 2
+
+
+class UnsupportedServer(click.ClickException):
+    """ClickHouse is older than Prela needs: one line naming both versions, exit 2."""
 
     exit_code = 2
 
@@ -147,6 +158,8 @@ def _run_role(settings: Settings, role: str) -> None:
         sys.exit(run_role(roles[role]))
     except ConfigurationError as exc:
         raise click.UsageError(str(exc)) from None
+    except ClickHouseVersionError as exc:
+        raise UnsupportedServer(str(exc)) from None
 
 
 cli.add_command(projects_cli)

@@ -17,6 +17,7 @@ from starlette.routing import Route
 from prela.auth import AuthRuntime
 from prela.collector.ingest import Ingest
 from prela.exporters.clickhouse import ClickHouseWriter, apply_schema, close_all, connect
+from prela.exporters.clickhouse_version import ClickHouseVersionError, check_server_version
 from prela.exporters.kafka import KafkaConfig, KafkaExporter, create_topics
 from prela.exporters.kafka_writer import KafkaClickHouseWriter
 from prela.server.access import auth_config
@@ -64,6 +65,7 @@ async def ensure_topics(config: KafkaConfig) -> None:
 
 
 async def run_collector(settings: Settings, stop: asyncio.Event) -> bool:
+    settings.require("collector")
     config = kafka_config(settings)
     if settings.kafka_create_topics:
         await ensure_topics(config)
@@ -99,6 +101,11 @@ async def run_collector(settings: Settings, stop: asyncio.Event) -> bool:
     return started
 
 
+def require_supported_version(client: Client) -> None:
+    """ClickHouseVersionError when the server is older than Prela's minimum (the CLI: exit code 2)."""
+    logger.info("clickhouse server version=%s", check_server_version(client))
+
+
 async def connect_until_ready(settings: Settings, stop: asyncio.Event) -> Client | None:
     """Connect to ClickHouse and apply the schema, retrying with back-off while it is unreachable.
 
@@ -108,8 +115,11 @@ async def connect_until_ready(settings: Settings, stop: asyncio.Event) -> Client
     while not stop.is_set():
         try:
             client = await asyncio.to_thread(connect, settings.clickhouse_dsn())
+            await asyncio.to_thread(require_supported_version, client)
             await asyncio.to_thread(apply_schema, client, settings.clickhouse_database, settings.ttl_days)
             return client
+        except ClickHouseVersionError:  # an old server: waiting will not fix it
+            raise
         except Exception as exc:  # unreachable, auth, DNS: all retried, all logged
             logger.warning(
                 "clickhouse not ready target=%s retry_in_s=%.1f error=%r",
@@ -122,6 +132,7 @@ async def connect_until_ready(settings: Settings, stop: asyncio.Event) -> Client
 
 
 async def run_writer(settings: Settings, stop: asyncio.Event) -> bool:
+    settings.require("writer")
     config = kafka_config(settings)
     # Health and metrics answer from the start, so an orchestrator sees a writer waiting for ClickHouse.
     current: list[KafkaClickHouseWriter] = []
@@ -197,6 +208,7 @@ async def run_writer(settings: Settings, stop: asyncio.Event) -> bool:
 
 
 async def run_query(settings: Settings, port: int, stop: asyncio.Event) -> bool:
+    settings.require("query")
     client = await connect_until_ready(settings, stop)  # waits (logging why) while ClickHouse is down
     if client is None:
         return True
@@ -218,7 +230,9 @@ async def run_query(settings: Settings, port: int, stop: asyncio.Event) -> bool:
 
 async def migrate(settings: Settings) -> None:
     """Apply the ClickHouse schema and, when Kafka is configured, create the topics."""
+    settings.require("migrate")
     client = await asyncio.to_thread(connect, settings.clickhouse_dsn())
+    await asyncio.to_thread(require_supported_version, client)
     await asyncio.to_thread(apply_schema, client, settings.clickhouse_database, settings.ttl_days)
     if settings.kafka_bootstrap_servers:
         created = await create_topics(kafka_config(settings))

@@ -17,6 +17,7 @@ from typing import TextIO
 from prela.auth import AuthRuntime
 from prela.collector.ingest import Ingest, replay_wal
 from prela.exporters.clickhouse import ClickHouseWriter, apply_schema, close_all, connect
+from prela.exporters.clickhouse_version import check_server_version
 from prela.exporters.queue import BatchWriter, QueueExporter, SpanQueue
 from prela.exporters.wal import WriteAheadLog
 from prela.server.access import auth_config
@@ -32,6 +33,7 @@ async def run_embedded(settings: Settings, stop: asyncio.Event) -> bool:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     lock = lock_data_dir(settings.data_dir)
     client = await asyncio.to_thread(connect, settings.clickhouse_dsn())
+    await asyncio.to_thread(check_server_version, client)  # CLICKHOUSE_URL may name a server
     await asyncio.to_thread(apply_schema, client, settings.clickhouse_database, settings.ttl_days)
 
     clickhouse = ClickHouseWriter(client, settings.clickhouse_database)

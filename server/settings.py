@@ -30,6 +30,18 @@ class ConfigurationError(ValueError):
     """A role cannot start with this configuration; the message names the setting."""
 
 
+# What each role cannot start without (Settings fields; an inner tuple: any one of them): checked by
+# the roles at start, and deploy/compose.yaml is checked against it (tests/deploy).
+_CLICKHOUSE = ("clickhouse_url", "clickhouse_host")
+ROLE_REQUIRED: dict[str, tuple[tuple[str, ...], ...]] = {
+    "serve": (),
+    "collector": (("kafka_bootstrap_servers",),),
+    "writer": (("kafka_bootstrap_servers",), _CLICKHOUSE),
+    "query": (_CLICKHOUSE,),
+    "migrate": (_CLICKHOUSE,),
+}
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=None, extra="ignore", populate_by_name=True)
 
@@ -152,6 +164,16 @@ class Settings(BaseSettings):
         given = {k: v for k, v in overrides.items() if v is not None}
         return self.model_validate({**self.model_dump(), **given})
 
+    def require(self, role: str) -> None:
+        """Raise ConfigurationError naming every variable `role` needs and was not given."""
+        missing = [
+            " or ".join(env_name(name) for name in any_of)
+            for any_of in ROLE_REQUIRED[role]
+            if not any(getattr(self, name) for name in any_of)
+        ]
+        if missing:
+            raise ConfigurationError(f"prela {role} needs {' and '.join(missing)} in the environment")
+
     def kafka_protocol(self) -> str:
         """KAFKA_SECURITY_PROTOCOL, else SASL_SSL when credentials are set (what Upstash needs), else PLAINTEXT."""
         if self.kafka_security_protocol:
@@ -176,3 +198,8 @@ class Settings(BaseSettings):
         host = parts.hostname or ""
         port = f":{parts.port}" if parts.port else ""
         return f"{parts.scheme}://{host}{port}{unquote(parts.path)}"
+
+
+def env_name(field: str) -> str:
+    """The environment variable of a Settings field (`kafka_bootstrap_servers` → KAFKA_BOOTSTRAP_SERVERS)."""
+    return str(Settings.model_fields[field].validation_alias)
