@@ -12,11 +12,21 @@ const FILTERS = ["range", "group_by", "service", "model", "provider", "span_type
 const DEFAULTS = { range: "24h", group_by: "none" };
 const GROUPS = { label: "Group by", options: [["none", "Nothing"], ["model", "Model"], ["provider", "Provider"], ["service", "Service"], ["span_type", "Span type"]] };
 
-function niceMax(value) {
+/** A round step for about four grid intervals up to `value` (whole numbers for counts). */
+function niceStep(value, whole) {
   if (!(value > 0)) return 1;
-  const power = 10 ** Math.floor(Math.log10(value));
-  const step = [1, 2, 2.5, 5, 10].find((s) => s * power >= value);
-  return step * power;
+  const raw = value / 4;
+  const power = 10 ** Math.floor(Math.log10(raw));
+  const steps = whole ? [1, 2, 5, 10] : [1, 2, 2.5, 5, 10];
+  const step = steps.find((s) => s * power >= raw) * power;
+  return whole ? Math.max(1, Math.round(step)) : step;
+}
+
+const INTERVAL_MS = { m: 60e3, h: 3600e3, d: 86400e3 };
+
+function intervalMs(interval) {
+  const m = /^(\d+)([mhd])$/.exec(interval || "");
+  return m ? Number(m[1]) * INTERVAL_MS[m[2]] : 0;
 }
 
 function timeLabel(ms, spanMs) {
@@ -26,25 +36,30 @@ function timeLabel(ms, spanMs) {
 }
 
 /** One line chart: `series` = [{name, points: [[ms, value]]}], x over [x0, x1], y from 0. */
-export function lineChart(title, series, format, [x0, x1]) {
+export function lineChart(title, series, format, [x0, x1], { whole = false, gap = 0 } = {}) {
   const values = series.flatMap((s) => s.points.map(([, v]) => v)).filter(Number.isFinite);
-  const yMax = niceMax(Math.max(0, ...values));
+  const top = Math.max(0, ...values);
+  const step = niceStep(top, whole);
+  const yMax = Math.max(step, Math.ceil(top / step) * step);
+  const levels = [];
+  for (let v = 0; v <= yMax + step / 2; v += step) levels.push(v);
   const plotW = W - M.left - M.right;
   const plotH = HEIGHT - M.top - M.bottom;
   const span = Math.max(x1 - x0, 1);
   const x = (ms) => M.left + ((ms - x0) / span) * plotW;
   const y = (v) => M.top + plotH - (v / yMax) * plotH;
-  const grid = [0, 0.25, 0.5, 0.75, 1].map((f) => svg("g", { class: "grid" },
-    svg("line", { x1: M.left, x2: W - M.right, y1: y(yMax * f), y2: y(yMax * f) }),
-    svg("text", { x: M.left - 6, y: y(yMax * f) + 4, "text-anchor": "end" }, format(yMax * f))));
+  const grid = levels.map((v) => svg("g", { class: "grid" },
+    svg("line", { x1: M.left, x2: W - M.right, y1: y(v), y2: y(v) }),
+    svg("text", { x: M.left - 6, y: y(v) + 4, "text-anchor": "end" }, format(v))));
   const xTicks = [0, 0.25, 0.5, 0.75, 1].map((f) => svg("text", {
     class: "x-tick", x: M.left + f * plotW, y: HEIGHT - 8, "text-anchor": f === 0 ? "start" : f === 1 ? "end" : "middle",
   }, timeLabel(x0 + f * span, span)));
   const lines = series.map((s, i) => {
     const pts = s.points.filter(([, v]) => Number.isFinite(v));
-    const d = pts.map(([t, v], j) => `${j ? "L" : "M"}${x(t).toFixed(1)},${y(v).toFixed(1)}`).join(" ");
-    const dots = pts.length <= 120 ? pts.map(([t, v]) => svg("circle", { class: "dot", cx: x(t).toFixed(1), cy: y(v).toFixed(1), r: pts.length === 1 ? 4 : 2.5 },
-      svg("title", {}, `${s.name || "all"} · ${new Date(t).toLocaleString()} · ${format(v)}`))) : [];
+    // A missing bucket of a non-additive metric (latency) breaks the line instead of bridging it.
+    const d = pts.map(([t, v], j) => `${j && !(gap && t - pts[j - 1][0] > gap * 1.5) ? "L" : "M"}${x(t).toFixed(1)},${y(v).toFixed(1)}`).join(" ");
+    const dots = pts.filter(([, v]) => v !== 0 || pts.length <= 30).slice(0, 200).map(([t, v]) => svg("circle", { class: "dot", cx: x(t).toFixed(1), cy: y(v).toFixed(1), r: pts.length === 1 ? 4 : 2.5 },
+      svg("title", {}, `${s.name || s.unnamed || "all"} · ${new Date(t).toLocaleString()} · ${format(v)}`)));
     return svg("g", { class: `series s${i}` }, pts.length > 1 ? svg("path", { class: "line", d }) : null, dots);
   });
   const empty = values.length ? null : svg("text", { class: "no-data", x: W / 2, y: HEIGHT / 2, "text-anchor": "middle" }, "no data");
@@ -52,7 +67,7 @@ export function lineChart(title, series, format, [x0, x1]) {
     h("figcaption", {}, title),
     svg("svg", { class: "chart", viewBox: `0 0 ${W} ${HEIGHT}`, role: "img", "aria-label": title }, svg("title", {}, title), grid, xTicks, lines, empty),
     series.length > 1 || (series[0] && series[0].name)
-      ? h("ul", { class: "legend" }, series.map((s, i) => h("li", { class: `s${i}` }, h("span", { class: "swatch" }), s.name || "(none)")))
+      ? h("ul", { class: "legend" }, series.map((s, i) => h("li", { class: `s${i}` }, h("span", { class: "swatch" }), s.name || s.unnamed || "(none)")))
       : null);
 }
 
@@ -88,19 +103,29 @@ export function render(main, ctx) {
       const times = shown.flatMap((s) => s.buckets.map((b) => timeMs(b.time)));
       const x0 = stats.since ? timeMs(stats.since) : Math.min(...times);
       const x1 = stats.until ? timeMs(stats.until) : Math.max(...times);
-      const of = (key) => shown.map((s) => ({ name: s.group, points: s.buckets.map((b) => [timeMs(b.time), b[key]]) }));
+      const step = intervalMs(stats.interval);
+      const label = params.group_by === "none" ? "" : `(no ${params.group_by.replace("_", " ")})`;
+      // Additive metrics are 0 in an empty bucket; latency has no value there.
+      const of = (key, additive) => shown.map((s) => {
+        const points = new Map(s.buckets.map((b) => [timeMs(b.time), b[key]]));
+        if (additive && step && points.size) {
+          const first = Math.min(...points.keys());
+          for (let t = first - Math.floor((first - x0) / step) * step; t < x1; t += step) if (!points.has(t)) points.set(t, 0);
+        }
+        return { name: s.group, unnamed: label, points: [...points.entries()].sort((a, b) => a[0] - b[0]) };
+      });
       const money = (v) => (v >= 1 ? `$${fmtCompact(v)}` : `$${v.toFixed(v ? 3 : 0)}`);
       const ms = (v) => fmtDuration(v) || "0";
       clear(body,
         totalsBar(stats.totals),
         all.length > MAX_SERIES ? h("p", { class: "muted small" }, `The ${MAX_SERIES} busiest of ${all.length} groups.`) : null,
         h("div", { class: "charts" },
-          lineChart("Requests (spans)", of("count"), fmtCompact, [x0, x1]),
-          lineChart("Errors", of("error_count"), fmtCompact, [x0, x1]),
-          lineChart("Latency p50", of("p50_ms"), ms, [x0, x1]),
-          lineChart("Latency p99", of("p99_ms"), ms, [x0, x1]),
-          lineChart("Tokens", of("total_tokens"), fmtCompact, [x0, x1]),
-          lineChart("Cost (USD)", of("cost_usd"), money, [x0, x1])),
+          lineChart("Requests (spans)", of("count", true), fmtCompact, [x0, x1], { whole: true }),
+          lineChart("Errors", of("error_count", true), fmtCompact, [x0, x1], { whole: true }),
+          lineChart("Latency p50", of("p50_ms", false), ms, [x0, x1], { gap: step }),
+          lineChart("Latency p99", of("p99_ms", false), ms, [x0, x1], { gap: step }),
+          lineChart("Tokens", of("total_tokens", true), fmtCompact, [x0, x1], { whole: true }),
+          lineChart("Cost (USD)", of("cost_usd", true), money, [x0, x1])),
         h("p", { class: "muted small" }, `Interval ${stats.interval}, ${new Date(x0).toLocaleString()} – ${new Date(x1).toLocaleString()}.`));
     } catch (err) {
       if (mine !== generation) return;

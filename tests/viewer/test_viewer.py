@@ -246,7 +246,16 @@ def test_span_attributes_are_searchable_and_ids_copyable(
     attributes = page.locator("aside.details .detail-section", has=page.locator("h3", has_text="Attributes"))
     page.locator("aside.details .attr-search").fill("provider")
     assert attributes.locator("tr:visible th").all_inner_texts() == ["gen_ai.provider.name"]
-    assert page.locator("aside.details .facts button.copy").count() == 3  # span, parent, trace ids
+    copyable = page.locator("aside.details .facts dd:has(button.copy)").evaluate_all(
+        "dds => dds.map(dd => dd.previousElementSibling.textContent)"
+    )
+    assert copyable[:3] == ["Span id", "Parent", "Trace id"]
+    span_id = page.locator("aside.details .facts dd .id .mono").first.inner_text()
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    copy = page.locator("aside.details .facts dd button.copy").first
+    copy.click()
+    expect(copy).to_have_text("copied")
+    assert page.evaluate("navigator.clipboard.readText()") == span_id
     events_trace = page.locator(".wf-row", has=page.locator(".label", has_text="execute_tool"))
     events_trace.click()
     assert page.locator("aside.details ol.events strong").all_inner_texts() == ["cache miss"]
