@@ -113,10 +113,10 @@ export function render(main, ctx) {
     const before = query;
     query = next;
     headers();
-    const onlySort = ["newest", "duration"].includes(before.get("sort") || "newest") === ["newest", "duration"].includes(next.get("sort") || "newest")
-      && !["newest", "duration"].includes(next.get("sort") || "newest")
-      && [...next.keys()].filter((k) => k !== "sort").every((k) => next.get(k) === before.get(k))
-      && [...before.keys()].filter((k) => k !== "sort").every((k) => next.get(k) === before.get(k));
+    // Only a client-side sort changed: re-sort the loaded rows instead of asking again.
+    const serverSort = (q) => ["newest", "duration"].includes(q.get("sort") || "newest");
+    const others = (q) => [...q.entries()].filter(([k]) => k !== "sort").sort().join("&");
+    const onlySort = !serverSort(before) && !serverSort(next) && others(before) === others(next);
     if (onlySort) {
       paint();
       return;

@@ -159,6 +159,19 @@ def test_filtering_by_model_narrows_the_list_and_is_kept_in_the_address(
     assert page.input_value("input[name=model]") == "claude-sonnet-4"
 
 
+def test_the_search_box_is_sent_as_q(page: Any, server: PrelaServer, sent: SentTraces) -> None:
+    page.goto(url(server, "/"))
+    page.locator("table.traces tbody tr.row").nth(2).wait_for()
+    with page.expect_request(lambda r: "/api/v1/traces?" in r.url and "q=" in r.url) as request:
+        page.fill("input[name=q]", '"weather in Paris"')
+        page.keyboard.press("Enter")
+    assert request.value.url.endswith("&q=%22weather+in+Paris%22")
+    page.wait_for_url(re.compile(r"/\?q=%22weather\+in\+Paris%22$"))
+    if api_available(server, "/api/v1/spans"):  # the API of issue 9 searches prompts
+        expect(page.locator("table.traces tbody tr.row")).to_have_count(1)
+        assert page.locator("tr.row").get_attribute("data-id") == sent.agent
+
+
 def test_a_refused_filter_shows_the_api_error(page: Any, server: PrelaServer) -> None:
     page.goto(url(server, "/?span_type=BOGUS"))
     error = page.locator(".error-box")
@@ -236,6 +249,8 @@ def test_llm_span_details_show_the_conversation(page: Any, server: PrelaServer, 
     assert first_prompt.locator(".msg .role").all_text_contents() == ["system", "user"]
     assert first_prompt.locator(".msg.role-system .text").inner_text() == "You are a weather assistant."
     screenshot(page, "span")
+    page.emulate_media(color_scheme="dark")
+    screenshot(page, "span-dark")
 
 
 def test_span_attributes_are_searchable_and_ids_copyable(
@@ -373,5 +388,6 @@ def test_llm_calls_page_lists_and_sorts_the_calls(page: Any, server: PrelaServer
     ]
     page.click("th a.sort >> text=In tokens")
     page.wait_for_url(re.compile(r"/spans\?sort=input_tokens$"))
-    assert page.locator("tbody tr.row td:nth-child(7)").all_inner_texts() == ["160", "120", "40"]
+    expect(page.locator("tbody tr.row td:nth-child(7)")).to_have_text(["160", "120", "40"])
+    assert page.locator("th[aria-sort=descending]").inner_text() == "In tokens \u2193"
     screenshot(page, "spans")
