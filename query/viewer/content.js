@@ -62,9 +62,31 @@ function toolCalls(calls) {
   });
 }
 
+/** Flattened members (`tool_calls.0.tool_call.function.name`, as indexed attributes are stored) nested. */
+function unflatten(msg) {
+  if (!Object.keys(msg).some((k) => k.includes("."))) return msg;
+  const out = {};
+  for (const [key, value] of Object.entries(msg)) {
+    const path = key.split(".");
+    let node = out;
+    path.forEach((segment, i) => {
+      if (i === path.length - 1) {
+        if (!isObject(node[segment]) && !Array.isArray(node[segment])) node[segment] = value;
+        return;
+      }
+      if (node[segment] === undefined || !(typeof node[segment] === "object")) node[segment] = /^\d+$/.test(path[i + 1]) ? [] : {};
+      node = node[segment];
+    });
+  }
+  for (const [key, value] of Object.entries(out)) if (Array.isArray(value)) out[key] = value.filter((v) => v !== undefined);
+  return out;
+}
+
 function normalizeMessage(raw) {
-  const msg = isObject(raw.message) && raw.message.role !== undefined ? raw.message : raw;
+  const flat = unflatten(raw);
+  const msg = isObject(flat.message) && flat.message.role !== undefined ? flat.message : flat;
   let parts = Array.isArray(msg.parts) ? genAiParts(msg.parts) : contentParts(msg.content ?? msg.text);
+  if (Array.isArray(msg.contents)) parts = parts.concat(contentParts(msg.contents.map((c) => (isObject(c) && c.message_content) || c)));
   if (msg.tool_calls) parts = parts.concat(toolCalls(msg.tool_calls));
   if (isObject(msg.function_call)) parts.push({ kind: "tool_call", name: msg.function_call.name, args: msg.function_call.arguments });
   const role = String(msg.role ?? "unknown").toLowerCase();
@@ -77,7 +99,8 @@ function normalizeMessage(raw) {
 /** A list of normalized messages, or null when `value` is not a conversation. */
 export function toMessages(value) {
   if (Array.isArray(value)) {
-    const looksLike = value.length > 0 && value.every((m) => isObject(m) && (m.role !== undefined || (isObject(m.message) && m.message.role !== undefined)));
+    const looksLike = value.length > 0 && value.every((m) => isObject(m) && (m.role !== undefined || m["message.role"] !== undefined
+      || (isObject(m.message) && m.message.role !== undefined)));
     return looksLike ? value.map(normalizeMessage) : null;
   }
   if (!isObject(value)) return null;

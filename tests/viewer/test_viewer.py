@@ -5,6 +5,7 @@ One server and one browser for the module; the app's traces are sent once over O
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -251,6 +252,119 @@ def test_llm_span_details_show_the_conversation(page: Any, server: PrelaServer, 
     screenshot(page, "span")
     page.emulate_media(color_scheme="dark")
     screenshot(page, "span-dark")
+
+
+def test_openinference_and_openllmetry_messages_render_as_a_conversation(
+    page: Any, server: PrelaServer
+) -> None:
+    """Indexed message attributes (tool calls flattened into dotted members) read as messages too."""
+    provider = TracerProvider(resource=Resource.create({"service.name": "indexed-app"}))
+    provider.add_span_processor(
+        BatchSpanProcessor(OTLPSpanExporter(endpoint=f"{server.ingest_url}/v1/traces"))
+    )
+    tracer = provider.get_tracer("viewer.test")
+    with tracer.start_as_current_span("indexed root") as root:
+        with tracer.start_as_current_span(
+            "ChatCompletion",
+            attributes={
+                "openinference.span.kind": "LLM",
+                "llm.model_name": "gpt-4o-mini",
+                "llm.input_messages.0.message.role": "system",
+                "llm.input_messages.0.message.content": "Be brief.",
+                "llm.input_messages.1.message.role": "user",
+                "llm.input_messages.1.message.content": "Weather in Oslo?",
+                "llm.output_messages.0.message.role": "assistant",
+                "llm.output_messages.0.message.tool_calls.0.tool_call.function.name": "get_weather",
+                "llm.output_messages.0.message.tool_calls.0.tool_call.function.arguments": '{"city": "Oslo"}',
+            },
+        ):
+            pass
+        with tracer.start_as_current_span(
+            "openai.chat",
+            attributes={
+                "llm.request.type": "chat",
+                "gen_ai.request.model": "gpt-4o-mini",
+                "gen_ai.prompt.0.role": "user",
+                "gen_ai.prompt.0.content": "Hi",
+                "gen_ai.completion.0.role": "assistant",
+                "gen_ai.completion.0.tool_calls.0.name": "lookup",
+                "gen_ai.completion.0.tool_calls.0.arguments": '{"q": 1}',
+            },
+        ):
+            pass
+    provider.shutdown()
+    trace_id = format(root.get_span_context().trace_id, "032x")
+    wait_for_traces(server, {trace_id: 3})
+    page.goto(url(server, f"/traces/{trace_id}"))
+    open_span(page, "ChatCompletion")
+    details = page.locator("aside.details")
+    assert details.locator(".msg .role").all_text_contents() == ["system", "user", "assistant"]
+    assert details.locator(".msg.role-user .text").inner_text() == "Weather in Oslo?"
+    assert details.locator(".tool-call strong").inner_text() == "get_weather"
+    assert details.locator(".tool-call pre").inner_text() == '{\n  "city": "Oslo"\n}'
+    open_span(page, "openai.chat")
+    assert details.locator(".msg .role").all_text_contents() == ["user", "assistant"]
+    assert details.locator(".msg.role-user .text").inner_text() == "Hi"
+    assert details.locator(".tool-call strong").inner_text() == "lookup"
+    assert details.locator(".tool-call pre").inner_text() == '{\n  "q": 1\n}'
+
+
+RENDER_SHAPES = """async (shapes) => {
+  const src = document.querySelector("script[type=module]").src;
+  const { renderContent } = await import(src.replace("app.js", "content.js"));
+  const out = {};
+  for (const [name, text] of Object.entries(shapes)) {
+    const node = renderContent(text);
+    out[name] = node.matches("pre") ? { json: node.textContent } : Array.from(node.querySelectorAll(".msg"), (msg) => ({
+      role: msg.querySelector(".role").textContent,
+      text: Array.from(msg.querySelectorAll(".text"), (t) => t.textContent),
+      calls: Array.from(msg.querySelectorAll(".tool-call strong"), (t) => t.textContent),
+      results: Array.from(msg.querySelectorAll(".tool-result pre"), (t) => t.textContent),
+    }));
+    if (!node.querySelector(".msg") && !node.matches("pre")) out[name] = { plain: node.textContent };
+  }
+  return out;
+}"""
+
+
+def test_every_content_shape_of_the_contract_renders(page: Any, server: PrelaServer) -> None:
+    openai = [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": [{"type": "text", "text": "Weather?"}]},
+        {"role": "assistant", "content": None, "tool_calls": [
+            {"id": "c1", "type": "function", "function": {"name": "get_weather", "arguments": "{}"}}
+        ]},
+        {"role": "tool", "tool_call_id": "c1", "content": "rain"},
+    ]  # fmt: skip
+    anthropic = [
+        {
+            "role": "assistant",
+            "content": [{"type": "tool_use", "id": "t1", "name": "search", "input": {"q": "x"}}],
+        },
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t1", "content": "found"}]},
+    ]
+    shapes = {
+        "openai": json.dumps(openai),
+        "anthropic": json.dumps(anthropic),
+        "choices": json.dumps({"choices": [{"message": {"role": "assistant", "content": "Done."}}]}),
+        "other": json.dumps({"documents": [1, 2]}),
+        "plain": "just <i>text</i>",
+    }
+    page.goto(url(server, "/"))
+    rendered = page.evaluate(RENDER_SHAPES, shapes)
+    assert rendered["openai"] == [
+        {"role": "system", "text": ["Be brief."], "calls": [], "results": []},
+        {"role": "user", "text": ["Weather?"], "calls": [], "results": []},
+        {"role": "assistant", "text": [], "calls": ["get_weather"], "results": []},
+        {"role": "tool", "text": [], "calls": [], "results": ["rain"]},
+    ]
+    assert rendered["anthropic"] == [
+        {"role": "assistant", "text": [], "calls": ["search"], "results": []},
+        {"role": "user", "text": [], "calls": [], "results": ["found"]},
+    ]
+    assert rendered["choices"] == [{"role": "assistant", "text": ["Done."], "calls": [], "results": []}]
+    assert rendered["other"] == {"json": '{\n  "documents": [\n    1,\n    2\n  ]\n}'}
+    assert rendered["plain"] == {"plain": "just <i>text</i>"}
 
 
 def test_span_attributes_are_searchable_and_ids_copyable(
