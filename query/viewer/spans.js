@@ -25,7 +25,7 @@ const SORT_KEYS = { newest: 0, model: 2, provider: 3, service: 4, duration: 5, i
 function spanRow(s) {
   const href = `/traces/${encodeURIComponent(s.trace_id)}?span=${encodeURIComponent(s.span_id)}`;
   return h("tr", { class: ["row", s.status === "ERROR" && "failed"], dataset: { href } },
-    h("td", { class: "nowrap small mono" }, fmtTime(s.started_at)),
+    h("td", { class: "nowrap small mono", title: s.started_at }, fmtTime(s.started_at)),
     h("td", { class: "name" }, h("a", { href, "data-nav": true }, s.name)),
     h("td", {}, s.model || ""),
     h("td", {}, s.provider || ""),

@@ -240,7 +240,15 @@ export function render(main, ctx) {
       } else {
         label.style.left = `${Math.min(left + width, 100)}%`;
       }
-      row.append(name, h("div", { class: "wf-time" }, bar, label));
+      const time = h("div", { class: "wf-time" }, bar, label);
+      for (const event of (s.events || []).slice(0, 50)) {
+        const at = ((timeMs(event.timestamp) - t0) / total) * 100;
+        if (!Number.isFinite(at)) continue;
+        const mark = h("span", { class: "evt", title: `${event.name} (+${fmtDuration(timeMs(event.timestamp) - node.start)})` });
+        mark.style.left = `${Math.max(0, Math.min(at, 100))}%`;
+        time.append(mark);
+      }
+      row.append(name, time);
       return row;
     };
 

@@ -20,7 +20,7 @@ const signature = (t) => `${t.span_count}|${t.status}|${t.duration_ms}|${t.total
 function traceRow(trace) {
   const href = `/traces/${encodeURIComponent(trace.trace_id)}`;
   return h("tr", { class: ["row", trace.status === "ERROR" && "failed"], dataset: { id: trace.trace_id, href } },
-    h("td", { class: "nowrap mono small" }, fmtTime(trace.started_at)),
+    h("td", { class: "nowrap mono small", title: trace.started_at }, fmtTime(trace.started_at)),
     h("td", { class: "name" },
       h("a", { href, "data-nav": true }, trace.root_span_name || "(no root span)"),
       h("div", { class: "tags" }, (trace.span_types || []).map(typeBadge),

@@ -388,6 +388,9 @@ def test_span_attributes_are_searchable_and_ids_copyable(
     events_trace = page.locator(".wf-row", has=page.locator(".label", has_text="execute_tool"))
     events_trace.click()
     assert page.locator("aside.details ol.events strong").all_inner_texts() == ["cache miss"]
+    assert page.locator(".wf-row .evt").evaluate_all("marks => marks.map(m => m.title.split(' ')[0])") == [
+        "cache"
+    ]
 
 
 def test_an_html_prompt_is_shown_as_text(page: Any, server: PrelaServer, sent: SentTraces) -> None:
