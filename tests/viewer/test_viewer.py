@@ -496,7 +496,7 @@ def test_sessions_page_lists_the_session_and_shows_its_transcript(
 def test_llm_calls_page_lists_and_sorts_the_calls(page: Any, server: PrelaServer, sent: SentTraces) -> None:
     if not api_available(server, "/api/v1/spans"):
         pytest.skip("GET /api/v1/spans answers 404 on this server: the spans API (issue 9) is not merged yet")
-    page.goto(url(server, "/spans"))
+    page.goto(url(server, "/spans?service=support-bot"))
     page.locator("tbody tr.row").nth(2).wait_for()
     assert page.locator("tbody tr.row td.name a").all_inner_texts() == [
         "chat claude",
@@ -504,7 +504,7 @@ def test_llm_calls_page_lists_and_sorts_the_calls(page: Any, server: PrelaServer
         "chat gpt-4o",
     ]
     page.click("th a.sort >> text=In tokens")
-    page.wait_for_url(re.compile(r"/spans\?sort=input_tokens$"))
+    page.wait_for_url(re.compile(r"/spans\?service=support-bot&sort=input_tokens$"))
     expect(page.locator("tbody tr.row td:nth-child(7)")).to_have_text(["160", "120", "40"])
     assert page.locator("th[aria-sort=descending]").inner_text() == "In tokens \u2193"
     screenshot(page, "spans")
