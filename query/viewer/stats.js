@@ -10,7 +10,7 @@ const M = { left: 52, right: 12, top: 12, bottom: 26 };
 const MAX_SERIES = 8;
 const FILTERS = ["range", "group_by", "service", "model", "provider", "span_type", "status"];
 const DEFAULTS = { range: "24h", group_by: "none" };
-const GROUPS = { label: "Group by", options: [["none", "Nothing"], ["model", "Model"], ["provider", "Provider"], ["service", "Service"], ["span_type", "Span type"]] };
+const GROUPS = { label: "Group by", options: [["none", "Nothing"], ["model", "Model"], ["provider", "Provider"], ["service", "Service"], ["span_type", "Span type"], ["user", "User"]] };
 
 /** A round step for about four grid intervals up to `value` (whole numbers for counts). */
 function niceStep(value, whole) {

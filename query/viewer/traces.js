@@ -6,7 +6,8 @@ import { filterBar, timeParams } from "./filters.js";
 
 const PAGE = 50;
 const POLL_MS = 5000;
-const FILTERS = ["range", "service", "model", "span_type", "status", "q"];
+const FILTERS = ["range", "service", "model", "span_type", "status", "q", "sort"];
+const SORTS = { label: "Sort", options: [["", "Newest"], ["duration", "Slowest"], ["cost", "Costliest"], ["tokens", "Most tokens"]] };
 const FORWARDED = ["service", "model", "span_type", "status", "q", "provider", "session_id", "user_id", "environment", "sort"];
 
 function apiParams(query) {
@@ -45,7 +46,7 @@ export function render(main, ctx) {
   const message = h("div");
   const more = h("button", { type: "button", class: "more", hidden: true, onclick: () => loadMore() }, "Load more");
   const sentinel = h("div", { class: "sentinel" });
-  let bar = filterBar(query, FILTERS, ctx.navigate);
+  let bar = filterBar(query, FILTERS, ctx.navigate, { extra: { sort: SORTS } });
   const table = h("table", { class: "list traces" },
     h("thead", {}, h("tr", {},
       ["Time", "Trace", "Service", "Duration", "Spans", "Tokens", "Cost", "Status"].map((label, i) =>
@@ -72,7 +73,13 @@ export function render(main, ctx) {
     status.textContent = `${items.length}${cursor ? "+" : ""} trace${items.length === 1 ? "" : "s"}`;
   };
 
+  const newest = () => !query.get("sort") || query.get("sort") === "newest";
   const merge = (fresh) => {
+    if (!newest()) { // the server's order (slowest, costliest…): pages follow each other
+      const known = new Set(items.map((t) => t.trace_id));
+      items = items.concat(fresh.filter((t) => !known.has(t.trace_id)));
+      return;
+    }
     const byId = new Map(items.map((t) => [t.trace_id, t]));
     for (const trace of fresh) byId.set(trace.trace_id, trace);
     items = Array.from(byId.values()).sort((a, b) =>
@@ -121,7 +128,7 @@ export function render(main, ctx) {
   };
 
   const poll = async () => {
-    if (loading || document.visibilityState !== "visible" || message.querySelector(".error-box")) return;
+    if (loading || !newest() || document.visibilityState !== "visible" || message.querySelector(".error-box")) return;
     const mine = generation;
     try {
       const body = await api("traces", apiParams(query));
@@ -148,7 +155,7 @@ export function render(main, ctx) {
   ctx.setKeys(rowKeys(tbody, "tr.row", open));
   ctx.onUpdate((next) => {
     query = next;
-    const fresh = filterBar(query, FILTERS, ctx.navigate);
+    const fresh = filterBar(query, FILTERS, ctx.navigate, { extra: { sort: SORTS } });
     bar.form.replaceWith(fresh.form);
     bar = fresh;
     load();

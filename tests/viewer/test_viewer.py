@@ -173,6 +173,18 @@ def test_the_search_box_is_sent_as_q(page: Any, server: PrelaServer, sent: SentT
         assert page.locator("tr.row").get_attribute("data-id") == sent.agent
 
 
+def test_the_list_can_be_sorted_by_the_server(page: Any, server: PrelaServer, sent: SentTraces) -> None:
+    page.goto(url(server, "/?service=support-bot"))
+    expect(page.locator("table.traces tbody tr.row")).to_have_count(2)
+    assert page.locator("tr.row").evaluate_all("rows => rows.map(r => r.dataset.id)") == [
+        sent.html,
+        sent.agent,
+    ]
+    page.select_option("select[name=sort]", "tokens")
+    page.wait_for_url(re.compile(r"/\?service=support-bot&sort=tokens$"))
+    expect(page.locator("tr.row td:nth-child(6)")).to_have_text(["322", "49"])
+
+
 def test_a_refused_filter_shows_the_api_error(page: Any, server: PrelaServer) -> None:
     page.goto(url(server, "/?span_type=BOGUS"))
     error = page.locator(".error-box")
