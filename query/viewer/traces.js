@@ -70,6 +70,7 @@ export function render(main, ctx) {
     if (!items.length) message.replaceChildren(emptyBox(query.toString()
       ? "No trace matches these filters."
       : "No traces yet. Send OTLP to this server (OTEL_EXPORTER_OTLP_ENDPOINT=http://<host>:4318) and they appear here."));
+    else if (message.querySelector(".empty")) message.replaceChildren();
     status.textContent = `${items.length}${cursor ? "+" : ""} trace${items.length === 1 ? "" : "s"}`;
   };
 
@@ -121,9 +122,9 @@ export function render(main, ctx) {
       cursor = body.next_cursor;
       paint();
     } catch (err) {
-      message.replaceChildren(errorBox(err.message));
+      if (mine === generation) message.replaceChildren(errorBox(err.message));
     } finally {
-      loading = false;
+      if (mine === generation) loading = false;
     }
   };
 

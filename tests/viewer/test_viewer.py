@@ -205,6 +205,7 @@ def test_the_list_shows_new_traces_without_a_reload(page: Any, server: PrelaServ
     provider.shutdown()
     page.locator("tr.row", has=page.locator("a", has_text="late arrival")).wait_for(timeout=20_000)
     assert row_names(page) == ["late arrival"]
+    assert page.locator(".empty").count() == 0
 
 
 def test_trace_page_shows_every_span_in_tree_order(page: Any, server: PrelaServer, sent: SentTraces) -> None:
