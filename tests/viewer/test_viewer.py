@@ -59,12 +59,13 @@ def sent(server: PrelaServer) -> SentTraces:
 
 @pytest.fixture
 def page(browser: Any, server: PrelaServer, sent: SentTraces) -> Iterator[Any]:
-    """A fresh tab; no uncaught script error and no dialog (alert) may happen in it."""
+    """A fresh tab; no uncaught script error, no CSP violation and no dialog (alert) may happen in it."""
     context = browser.new_context(viewport=VIEWPORT, color_scheme="light")
     tab = context.new_page()
     errors: list[str] = []
     dialogs: list[str] = []
     tab.on("pageerror", lambda exc: errors.append(str(exc)))
+    tab.on("console", lambda msg: "Content Security Policy" in msg.text and errors.append(msg.text))
     tab.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
     tab.set_default_timeout(10_000)
     yield tab

@@ -81,6 +81,7 @@ def page(browser: Any, server: PrelaServer, sent: SentTraces) -> Iterator[Any]:
     tab = context.new_page()
     errors: list[str] = []
     tab.on("pageerror", lambda exc: errors.append(str(exc)))
+    tab.on("console", lambda msg: "Content Security Policy" in msg.text and errors.append(msg.text))
     tab.set_default_timeout(10_000)
     yield tab
     context.close()
