@@ -219,6 +219,7 @@ def test_trace_page_shows_every_span_in_tree_order(page: Any, server: PrelaServe
         "AGENT", "LLM", "TOOL", "CUSTOM", "LLM",
     ]  # fmt: skip
     assert page.locator(".wf-row .bar").count() == 5
+    screenshot(page, "trace")
     page.locator(".wf-row", has=page.locator(".label", has_text="execute_tool")).locator(".caret").click()
     assert rows.locator(".label").all_inner_texts() == [
         "agent run",
@@ -227,7 +228,6 @@ def test_trace_page_shows_every_span_in_tree_order(page: Any, server: PrelaServe
         "chat gpt-4o",
     ]
     assert page.locator(".hidden-count").inner_text() == "+1"
-    screenshot(page, "trace")
 
 
 def test_failed_spans_are_marked_in_the_waterfall(page: Any, server: PrelaServer, sent: SentTraces) -> None:
