@@ -29,6 +29,7 @@ from prela.query.store import (
     TraceFilter,
     TraceStore,
 )
+from prela.query.viewer import ViewerMiddleware
 from prela.telemetry.health import health_endpoint
 from prela.telemetry.metrics import RouteMetricsMiddleware, metrics_endpoint
 
@@ -311,6 +312,7 @@ def build_query_app(
                 allow_headers=["Authorization", "Content-Type", "X-API-Key"],
             )
         )
+    middleware.append(Middleware(ViewerMiddleware))  # the viewer's pages hold no data: served before auth
     # Inside CORS, so browser preflights are answered without credentials.
     middleware.append(Middleware(PrincipalMiddleware, authenticate=authenticate, exempt_paths=_PUBLIC_PATHS))
     return Starlette(
