@@ -8,10 +8,12 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
+import orjson
 from clickhouse_connect.driver.exceptions import ClickHouseError
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
+from starlette.middleware.gzip import GZipMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -54,8 +56,16 @@ def _is_hex(text: str) -> bool:
     return all(c in "0123456789abcdefABCDEF" for c in text)
 
 
+class OrjsonResponse(JSONResponse):
+    """JSON written by orjson: several times faster than json.dumps on a 10,000-span trace, and it
+    passes the stored attribute JSON through as it is (orjson.Fragment)."""
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)
+
+
 def _error(status: int, message: str, **extra: Any) -> JSONResponse:
-    return JSONResponse({"error": message, **extra}, status_code=status)
+    return OrjsonResponse({"error": message, **extra}, status_code=status)
 
 
 def _limit(raw: str | None) -> int:
@@ -175,7 +185,7 @@ class QueryApi:
             )
         except (BadQuery, InvalidCursor) as exc:
             return _error(400, str(exc))
-        return JSONResponse({"traces": traces, "next_cursor": next_cursor})
+        return OrjsonResponse({"traces": traces, "next_cursor": next_cursor})
 
     async def get_trace(self, request: Request) -> Response:
         trace_id = request.path_params["trace_id"]
@@ -186,7 +196,7 @@ class QueryApi:
         trace = await asyncio.to_thread(self._store.get_trace, _project(request), trace_id)
         if trace is None:
             return _error(404, "trace not found", trace_id=trace_id)
-        return JSONResponse(trace)
+        return OrjsonResponse(trace)
 
     async def list_spans(self, request: Request) -> Response:
         params = request.query_params
@@ -206,7 +216,7 @@ class QueryApi:
             )
         except (BadQuery, InvalidCursor) as exc:
             return _error(400, str(exc))
-        return JSONResponse({"spans": spans, "next_cursor": next_cursor})
+        return OrjsonResponse({"spans": spans, "next_cursor": next_cursor})
 
     async def stats(self, request: Request) -> Response:
         params = request.query_params
@@ -233,7 +243,7 @@ class QueryApi:
             )
         except BadQuery as exc:
             return _error(400, str(exc))
-        return JSONResponse(body)
+        return OrjsonResponse(body)
 
     async def list_sessions(self, request: Request) -> Response:
         params = request.query_params
@@ -252,7 +262,7 @@ class QueryApi:
             )
         except (BadQuery, InvalidCursor) as exc:
             return _error(400, str(exc))
-        return JSONResponse({"sessions": sessions, "next_cursor": next_cursor})
+        return OrjsonResponse({"sessions": sessions, "next_cursor": next_cursor})
 
     async def get_session(self, request: Request) -> Response:
         session_id = request.path_params["session_id"]
@@ -261,7 +271,7 @@ class QueryApi:
         session = await asyncio.to_thread(self._store.get_session, _project(request), session_id)
         if session is None:
             return _error(404, "session not found", session_id=session_id)
-        return JSONResponse(session)
+        return OrjsonResponse(session)
 
     async def list_users(self, request: Request) -> Response:
         params = request.query_params
@@ -272,7 +282,7 @@ class QueryApi:
             )
         except (BadQuery, InvalidCursor) as exc:
             return _error(400, str(exc))
-        return JSONResponse({"users": users, "next_cursor": next_cursor})
+        return OrjsonResponse({"users": users, "next_cursor": next_cursor})
 
     async def openapi(self, request: Request) -> Response:
         return Response(openapi_document(), media_type="application/json")
@@ -302,7 +312,8 @@ def build_query_app(
     when auth is off); `extra_routes` are mounted as they are (key management).
     """
     api = QueryApi(store, extra_ready)
-    middleware = [Middleware(RouteMetricsMiddleware)]
+    # Gzip for clients that ask: a 10,000-span trace is ~9 MB of JSON, ~1 MB compressed.
+    middleware = [Middleware(RouteMetricsMiddleware), Middleware(GZipMiddleware, minimum_size=4096)]
     if cors_origins:
         middleware.append(
             Middleware(

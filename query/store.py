@@ -766,16 +766,17 @@ def _span_row(r: dict[str, Any], content: dict[str, Any] | None) -> dict[str, An
 def _span(trace_id: str, r: dict[str, Any]) -> dict[str, Any]:
     return {
         **_span_row({**r, "trace_id": trace_id}, r),
-        "attributes": orjson.loads(r["attributes"] or "{}"),
-        "resource_attributes": orjson.loads(r["resource_attributes"] or "{}"),
+        # Stored JSON objects are passed through as they are (the response is written by orjson).
+        "attributes": orjson.Fragment(r["attributes"] or "{}"),
+        "resource_attributes": orjson.Fragment(r["resource_attributes"] or "{}"),
         "scope": {
             "name": r["scope_name"],
             "version": r["scope_version"],
-            "attributes": orjson.loads(r["scope_attributes"] or "{}"),
+            "attributes": orjson.Fragment(r["scope_attributes"] or "{}"),
         },
         "trace_state": r["trace_state"],
-        "events": [_event(e) for e in orjson.loads(r["events"] or "[]")],
-        "links": orjson.loads(r["links"] or "[]"),
+        "events": [_event(e) for e in orjson.loads(r["events"] or "[]")] if r["events"] != "[]" else [],
+        "links": orjson.Fragment(r["links"] or "[]"),
     }
 
 

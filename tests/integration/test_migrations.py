@@ -4,6 +4,7 @@ readable through every new route, the read-side tables back-filled from its span
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from string import Template
 from typing import Any
@@ -12,7 +13,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from prela.auth import Principal
-from prela.exporters.clickhouse import ClickHouseWriter, apply_schema, connect, migrations
+from prela.exporters.clickhouse import ClickHouseWriter, apply_schema, close_all, connect, migrations
 from prela.model import SpanRecord
 from prela.query.app import build_query_app
 from prela.query.store import TraceStore
@@ -45,9 +46,10 @@ def _v0_store(data_dir: Path) -> Any:
 
 
 @pytest.fixture(scope="module")
-def migrated(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, list[int]]:
+def migrated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, list[int]]]:
     client = _v0_store(tmp_path_factory.mktemp("v0") / "clickhouse")
-    return client, apply_schema(client, "prela", 90)
+    yield client, apply_schema(client, "prela", 90)
+    close_all()  # chDB holds one data dir per process
 
 
 @pytest.fixture(scope="module")

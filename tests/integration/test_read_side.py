@@ -18,7 +18,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from prela.auth import Principal
-from prela.exporters.clickhouse import ClickHouseWriter, apply_schema, connect
+from prela.exporters.clickhouse import ClickHouseWriter, apply_schema, close_all, connect
 from prela.model import SpanRecord
 from prela.query.app import build_query_app
 from prela.query.store import TraceStore
@@ -94,6 +94,7 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TraceStore]:
     writer.insert([r for r in records if not r.parent_span_id])
     writer.insert([r for r in records if r.started_at_ns < RESENT_BEFORE_NS])
     yield TraceStore(client, "prela")
+    close_all()  # chDB holds one data dir per process
 
 
 @pytest.fixture(scope="module")
