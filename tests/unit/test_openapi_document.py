@@ -9,7 +9,15 @@ from unittest.mock import Mock
 
 import orjson
 import pytest
+import schemathesis
 from openapi_spec_validator import validate
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_headers_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
@@ -21,6 +29,13 @@ from prela.query import app as query_app
 from prela.query.openapi import load_document, openapi_document
 from prela.query.store import SPAN_SORTS, TRACE_FILTER_FIELDS, TRACE_SORTS
 
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+    response_headers_conformance,
+]
 HTTP_METHODS = {"get", "put", "post", "delete", "patch", "options", "head", "trace"}
 
 
@@ -176,3 +191,21 @@ def test_the_document_is_served_without_credentials(document: dict[str, Any]) ->
     assert response.headers["content-type"] == "application/json"
     assert orjson.loads(response.content) == document
     assert refused.status_code == 401
+
+
+def test_without_credentials_every_protected_operation_is_the_documented_401(
+    document: dict[str, Any],
+) -> None:
+    api = schemathesis.openapi.from_asgi("/api/v1/openapi.json", build_app())
+    public = set(query_app._PUBLIC_PATHS)
+    called = []
+    for path, method in sorted(document_operations(document)):
+        if path in public:
+            continue
+        names = re.findall(r"\{(\w+)\}", path)
+        case = api[path][method.upper()].Case(path_parameters=dict.fromkeys(names, "x"))
+        response = case.call_and_validate(checks=CHECKS)
+        assert response.status_code == 401, (path, method)
+        assert response.json() == {"error": "missing credentials"}
+        called.append(path)
+    assert len(called) == 10
