@@ -116,8 +116,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrelaServer]:
 @pytest.fixture(scope="module")
 def api_schema(served: PrelaServer) -> Any:
     """The document as the server serves it."""
-    loaded = schemathesis.openapi.from_url(f"{served.query_url}/api/v1/openapi.json")
-    return loaded
+    return schemathesis.openapi.from_url(f"{served.query_url}/api/v1/openapi.json")
 
 
 DOCUMENT = load_document()
