@@ -11,6 +11,7 @@ from typing import Any
 import orjson
 from clickhouse_connect.driver.exceptions import ClickHouseError
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.middleware.gzip import GZipMiddleware
@@ -71,7 +72,7 @@ def _error(status: int, message: str, **extra: Any) -> JSONResponse:
 def _limit(raw: str | None) -> int:
     if raw is None:
         return DEFAULT_LIMIT
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= MAX_LIMIT:  # "²".isdigit()
         raise BadQuery(f"limit must be an integer from 1 to {MAX_LIMIT}, got {raw!r}")
     return int(raw)
 
@@ -81,7 +82,7 @@ def _time(name: str, raw: str | None) -> int | None:
         return None
     try:
         return parse_timestamp(raw)
-    except ValueError as exc:
+    except (ValueError, OverflowError) as exc:  # OverflowError: digits that overflow a float ("9"*400+".5")
         raise BadQuery(f"{name}: {exc}") from None
 
 
@@ -222,7 +223,13 @@ class QueryApi:
         params = request.query_params
         try:
             flt = parse_trace_filter(params)
-            if flt.q or flt.session_id or flt.min_duration_ms is not None or flt.min_cost_usd is not None:
+            if (
+                flt.q
+                or flt.session_id
+                or flt.min_duration_ms is not None
+                or flt.max_duration_ms is not None
+                or flt.min_cost_usd is not None
+            ):
                 raise BadQuery(
                     "stats filter on service, span_type, model, provider, status, environment, user_id"
                 )
@@ -299,6 +306,12 @@ async def _store_unavailable(request: Request, exc: Exception) -> Response:
     return response
 
 
+async def _http_error(request: Request, exc: Exception) -> Response:
+    """Starlette's own answers (no such route, e.g. a path parameter with a newline) as JSON errors too."""
+    assert isinstance(exc, HTTPException)
+    return JSONResponse({"error": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+
+
 def build_query_app(
     store: TraceStore,
     authenticate: Authenticate,
@@ -342,5 +355,5 @@ def build_query_app(
             *extra_routes,
         ],
         middleware=middleware,
-        exception_handlers={ClickHouseError: _store_unavailable},
+        exception_handlers={HTTPException: _http_error, ClickHouseError: _store_unavailable},
     )

@@ -314,7 +314,7 @@ class TraceStore:
         if cursor:
             kinds: tuple[type, ...] = (str, str) if sort == "cost" else (int, str)
             value, trace_id = decode_cursor(cursor, kinds)
-            params["cursor_value"] = Decimal(value) if sort == "cost" else value
+            params["cursor_value"] = _cost_cursor(value, cursor) if sort == "cost" else value
             params["cursor_id"] = trace_id
             ch_type = "Decimal(38, 12)" if sort == "cost" else "Int64"
             having += f" AND (sort_key, trace_id) < ({{cursor_value:{ch_type}}}, {{cursor_id:String}})"
@@ -618,6 +618,17 @@ class TraceStore:
 
 def _now_ns() -> int:
     return int(datetime.now(tz=UTC).timestamp() * 1e9)
+
+
+def _cost_cursor(value: str, cursor: str) -> Decimal:
+    """A cost a cursor ends at: a finite number that fits the cost column's Decimal(38, 12)."""
+    try:
+        cost = Decimal(value)
+    except ArithmeticError:  # decimal.InvalidOperation: not a number
+        cost = Decimal("NaN")
+    if not cost.is_finite() or abs(cost) >= 10**26:
+        raise InvalidCursor(f"cursor {cursor!r} is not one this API returned for this sort")
+    return cost
 
 
 def _cursor_value(value: Any) -> Any:
