@@ -33,7 +33,7 @@ from prela.collector.errors import InvalidPayload, PayloadTooLarge, RateLimited,
 from prela.collector.ingest import Ingest
 from prela.collector.otlp_json import otlp_json_to_request
 from prela.collector.prela_json import is_prela_trace
-from prela.exporters.base import ExportError, Overloaded, RawRequest
+from prela.exporters.base import ExportError, RawRequest
 from prela.exporters.wal import PayloadKind
 from prela.telemetry.metrics import RECEIVER_REFUSED_REQUESTS, RECEIVER_REQUEST_SECONDS, metrics_endpoint
 
@@ -138,9 +138,8 @@ class OtlpHttpReceiver:
         except UnsupportedMediaType as exc:
             return self._refuse("unsupported_media", 415, _INVALID_ARGUMENT, str(exc), as_json)
         except ExportError as exc:
-            reason = "overloaded" if isinstance(exc, Overloaded) else "unavailable"
             return self._refuse(
-                reason, 503, _UNAVAILABLE, str(exc), as_json, {"Retry-After": self._retry_after}
+                exc.reason, 503, _UNAVAILABLE, str(exc), as_json, {"Retry-After": self._retry_after}
             )
         except ClientDisconnect:
             return self._refuse("disconnected", 400, _INVALID_ARGUMENT, "client disconnected", as_json)
@@ -206,18 +205,18 @@ class OtlpHttpReceiver:
         return Response(body, status_code=http_status, media_type=PROTOBUF, headers=headers)
 
 
-HealthCheck = Callable[[], Awaitable[dict[str, bool]]]
+HealthCheck = Callable[[], Awaitable[Mapping[str, bool | str]]]  # a str value is shown, not judged
 
 
 def health_endpoint(check: HealthCheck | None) -> Callable[[Request], Awaitable[Response]]:
-    """`GET /health`: 200 with each dependency's state, 503 when one is down."""
+    """`GET /health`: 200 with each dependency's state, 503 when one is down (str values: shown only)."""
 
     async def health(request: Request) -> Response:
         dependencies = await check() if check is not None else {}
-        ok = all(dependencies.values())
+        ok = all(v for v in dependencies.values() if isinstance(v, bool))
         body = {
             "status": "ok" if ok else "unavailable",
-            **{k: "ok" if v else "down" for k, v in dependencies.items()},
+            **{k: v if isinstance(v, str) else "ok" if v else "down" for k, v in dependencies.items()},
         }
         return JSONResponse(body, status_code=200 if ok else 503)
 

@@ -21,9 +21,13 @@ class RawRequest:
 class ExportError(Exception):
     """The spans were not accepted; the client may retry (HTTP 503 / gRPC UNAVAILABLE)."""
 
+    reason = "unavailable"  # the `reason` label of the refused counters
+
 
 class Overloaded(ExportError):
     """The pipeline is full: back-pressure, retry later."""
+
+    reason = "overloaded"
 
 
 class Unavailable(ExportError):

@@ -9,10 +9,15 @@ spans that were already stored is harmless (the replacing engine folds them).
 Appends are single `os.write` calls to the page cache: they survive a process
 crash (kill -9, OOM). `fsync=True` also survives a machine crash, at the cost
 of one fsync per request.
+
+The same log is the collector's spool (exporters/spool.py): bounded by
+`max_bytes` (an append past it raises `WalFull`) and read while it is written
+by a `WalReader`, which sees only whole records.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import struct
@@ -21,7 +26,6 @@ import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import IntEnum
-from itertools import pairwise
 from pathlib import Path
 
 logger = logging.getLogger(__name__)
@@ -36,6 +40,12 @@ class PayloadKind(IntEnum):
     OTLP_PROTOBUF = 1
     OTLP_JSON = 2
     PRELA_JSON = 3
+    SPOOL_SPANS = 4  # the collector's spool: Kafka messages for the spans topic
+    SPOOL_TRACES = 5  # … for the traces topic
+
+
+class WalFull(Exception):
+    """An append would take the log past its `max_bytes`."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,14 +61,22 @@ def _segment_name(first_lsn: int) -> str:
 
 
 class WriteAheadLog:
-    def __init__(self, directory: Path, segment_bytes: int = 64 * 1024 * 1024, fsync: bool = False) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        segment_bytes: int = 64 * 1024 * 1024,
+        fsync: bool = False,
+        max_bytes: int | None = None,
+    ) -> None:
         self._dir = directory
         self._dir.mkdir(parents=True, exist_ok=True)
         self._segment_bytes = segment_bytes
         self._fsync = fsync
+        self._max_bytes = max_bytes
         self._lock = threading.Lock()
         self._checkpoint = self._read_checkpoint()
         self._next_lsn = max(self._checkpoint + 1, self._scan_end() + 1)
+        self._bytes = sum(path.stat().st_size for _, path in self._segments())
         self._fd = -1
         self._segment_size = 0
         self._segment_first = 0
@@ -66,6 +84,20 @@ class WriteAheadLog:
     @property
     def checkpointed(self) -> int:
         return self._checkpoint
+
+    @property
+    def last_lsn(self) -> int:
+        """The sequence number of the last append (the checkpoint when nothing was appended since)."""
+        return self._next_lsn - 1
+
+    @property
+    def size_bytes(self) -> int:
+        """Bytes of the log's segment files on disk."""
+        return self._bytes
+
+    def reader(self, after_lsn: int) -> WalReader:
+        """A reader of the entries after `after_lsn`, also those appended later."""
+        return WalReader(self, after_lsn)
 
     def append(self, kind: PayloadKind, project_id: str, payload: bytes) -> int:
         """Log one accepted request; returns its sequence number."""
@@ -76,12 +108,28 @@ class WriteAheadLog:
             rest = struct.pack("<QBHI", lsn, kind, len(project), len(payload))
             crc = zlib.crc32(payload, zlib.crc32(project, zlib.crc32(rest)))
             record = struct.pack("<I", crc) + rest + project + payload
+            if (
+                self._max_bytes is not None
+                and lsn > self._checkpoint + 1  # an empty log takes any record: never refused forever
+                and self._bytes + len(record) > self._max_bytes
+            ):
+                self._next_lsn -= 1
+                raise WalFull(f"the log holds {self._bytes} bytes; its limit is {self._max_bytes}")
             if self._fd < 0 or self._segment_size + len(record) > self._segment_bytes:
                 self._roll(lsn)
-            os.write(self._fd, record)
-            if self._fsync:
-                os.fsync(self._fd)
+            try:
+                written = os.write(self._fd, record)
+                if written != len(record):
+                    raise OSError(28, "short write (No space left on device?)")
+                if self._fsync:
+                    os.fsync(self._fd)
+            except OSError:
+                self._next_lsn -= 1
+                with contextlib.suppress(OSError):  # leave no torn record before the next append
+                    os.ftruncate(self._fd, self._segment_size)
+                raise
             self._segment_size += len(record)
+            self._bytes += len(record)
             return lsn
 
     def checkpoint(self, lsn: int) -> None:
@@ -93,10 +141,18 @@ class WriteAheadLog:
             tmp = self._dir / (_CHECKPOINT + ".tmp")
             tmp.write_text(str(lsn))
             os.replace(tmp, self._dir / _CHECKPOINT)
+            if lsn >= self._next_lsn - 1 and self._fd >= 0 and self._segment_size >= self._segment_bytes // 4:
+                os.close(self._fd)  # all of it is stored: the next append starts a new segment, this one goes
+                self._fd = -1
             segments = self._segments()
-            for (_, path), (next_first, _) in pairwise(segments):
-                if next_first <= lsn + 1 and path.name != _segment_name(self._segment_first):
-                    path.unlink(missing_ok=True)
+            successors = [first for first, _ in segments[1:]] + [self._next_lsn]
+            for (_, path), next_first in zip(segments, successors, strict=True):
+                if next_first <= lsn + 1 and (
+                    self._fd < 0 or path.name != _segment_name(self._segment_first)
+                ):
+                    with contextlib.suppress(FileNotFoundError):
+                        self._bytes -= path.stat().st_size
+                        path.unlink()
 
     def pending(self) -> Iterator[WalEntry]:
         """Entries after the checkpoint, in order (read at start, before any append)."""
@@ -143,17 +199,107 @@ class WriteAheadLog:
     def _read(self, path: Path) -> Iterator[WalEntry]:
         data = path.read_bytes()
         offset = 0
-        while offset + _HEADER.size <= len(data):
-            crc, lsn, kind, project_len, payload_len = _HEADER.unpack_from(data, offset)
-            start = offset + _HEADER.size
-            end = start + project_len + payload_len
-            body = data[offset + 4 : end]
-            if end > len(data) or zlib.crc32(body) != crc or kind not in PayloadKind._value2member_map_:
-                # A torn tail from a crash mid-append: that request was never answered.
-                logger.warning("wal: ignoring a torn record path=%s offset=%d", path.name, offset)
-                with path.open("r+b") as f:
-                    f.truncate(offset)
-                return
-            project = data[start : start + project_len].decode()
-            yield WalEntry(lsn, PayloadKind(kind), project, data[start + project_len : end])
+        for entry, end in parse_records(data, 0):
+            yield entry
             offset = end
+        if offset < len(data):
+            # A torn tail from a crash mid-append: that request was never answered.
+            logger.warning("wal: ignoring a torn record path=%s offset=%d", path.name, offset)
+            with path.open("r+b") as f:
+                f.truncate(offset)
+
+    def _committed(self) -> tuple[int, int]:
+        """(first lsn, size) of the segment being appended to; (0, 0) before the first append."""
+        with self._lock:
+            return (self._segment_first, self._segment_size) if self._fd >= 0 else (0, 0)
+
+
+def parse_records(data: bytes | memoryview, offset: int) -> Iterator[tuple[WalEntry, int]]:
+    """The whole, intact records in `data` from `offset`, each with the offset after it."""
+    size = len(data)
+    while offset + _HEADER.size <= size:
+        crc, lsn, kind, project_len, payload_len = _HEADER.unpack_from(data, offset)
+        start = offset + _HEADER.size
+        end = start + project_len + payload_len
+        if (
+            end > size
+            or zlib.crc32(data[offset + 4 : end]) != crc
+            or kind not in PayloadKind._value2member_map_
+        ):
+            return
+        project = bytes(data[start : start + project_len]).decode()
+        yield WalEntry(lsn, PayloadKind(kind), project, bytes(data[start + project_len : end])), end
+        offset = end
+
+
+class WalReader:
+    """Reads a log in order while it is appended to: only records whose append returned.
+
+    One reader per log, used by one task; it only moves forward (the caller keeps
+    what it read until it is done with it).
+    """
+
+    def __init__(self, wal: WriteAheadLog, after_lsn: int) -> None:
+        self._wal = wal
+        self._after = after_lsn
+        self._segment = -1  # first lsn of the segment being read; -1: not positioned
+        self._offset = 0
+
+    def read(self, max_bytes: int) -> list[WalEntry]:
+        """The next entries, at least one when any is there, about `max_bytes` of payload at most."""
+        entries: list[WalEntry] = []
+        budget = max_bytes
+        while budget > 0:
+            current_first, current_size = self._wal._committed()
+            if self._segment < 0 and not self._position():
+                return entries
+            path = self._wal._dir / _segment_name(self._segment)
+            end = current_size if self._segment == current_first else _size(path)
+            if self._offset < end:
+                with path.open("rb") as f:
+                    f.seek(self._offset)
+                    data = f.read(min(end - self._offset, max(budget, _HEADER.size)))
+                    parsed = list(parse_records(data, 0))
+                    if not parsed and len(data) < end - self._offset:  # one record longer than the budget
+                        data += f.read(end - self._offset - len(data))
+                        parsed = list(parse_records(data, 0))
+                if not parsed:
+                    logger.error("wal: unreadable record path=%s offset=%d", path.name, self._offset)
+                    return entries
+                for entry, _end in parsed:
+                    if entry.lsn > self._after:
+                        entries.append(entry)
+                        budget -= len(entry.payload)
+                        self._after = entry.lsn
+                self._offset += parsed[-1][1]
+                continue
+            if self._segment == current_first or not self._next_segment():
+                return entries
+        return entries
+
+    def _position(self) -> bool:
+        """Find the segment holding the first entry after `_after`."""
+        segments = self._wal._segments()
+        candidates = [first for first, _ in segments if first <= self._after + 1]
+        if candidates:
+            self._segment = candidates[-1]
+        elif segments:
+            self._segment = segments[0][0]
+        else:
+            return False
+        self._offset = 0
+        return True
+
+    def _next_segment(self) -> bool:
+        later = [first for first, _ in self._wal._segments() if first > self._segment]
+        if not later:
+            return False
+        self._segment, self._offset = later[0], 0
+        return True
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return 0
