@@ -26,7 +26,7 @@ from aiokafka.errors import KafkaError
 
 from prela.exporters.base import Overloaded, RawRequest, Unavailable
 from prela.exporters.kafka import KafkaConfig, KafkaSender, encode_messages
-from prela.exporters.wal import PayloadKind, WalEntry, WalFull, WriteAheadLog
+from prela.exporters.wal import PayloadKind, WalEntry, WalFull, WalReader, WriteAheadLog
 from prela.model import SpanRecord
 from prela.telemetry.metrics import (
     EXPORTER_SENT_SPANS,
@@ -164,6 +164,12 @@ class KafkaSpool:
 
     async def _run(self) -> None:
         reader = self._wal.reader(self._wal.checkpointed)
+        try:
+            await self._send_in_order(reader)
+        finally:
+            reader.close()
+
+    async def _send_in_order(self, reader: WalReader) -> None:
         backoff = 0.1
         while True:
             self._wakeup.clear()

@@ -236,13 +236,15 @@ class WalReader:
     """Reads a log in order while it is appended to: only records whose append returned.
 
     One reader per log, used by one task; it only moves forward (the caller keeps
-    what it read until it is done with it).
+    what it read until it is done with it). Each record is read with `pread`
+    straight into its payload, without an intermediate buffer.
     """
 
     def __init__(self, wal: WriteAheadLog, after_lsn: int) -> None:
         self._wal = wal
         self._after = after_lsn
         self._segment = -1  # first lsn of the segment being read; -1: not positioned
+        self._fd = -1
         self._offset = 0
 
     def read(self, max_bytes: int) -> list[WalEntry]:
@@ -251,55 +253,62 @@ class WalReader:
         budget = max_bytes
         while budget > 0:
             current_first, current_size = self._wal._committed()
-            if self._segment < 0 and not self._position():
+            if self._segment < 0 and not self._open(self._first_segment()):
                 return entries
-            path = self._wal._dir / _segment_name(self._segment)
-            end = current_size if self._segment == current_first else _size(path)
-            if self._offset < end:
-                with path.open("rb") as f:
-                    f.seek(self._offset)
-                    data = f.read(min(end - self._offset, max(budget, _HEADER.size)))
-                    parsed = list(parse_records(data, 0))
-                    if not parsed and len(data) < end - self._offset:  # one record longer than the budget
-                        data += f.read(end - self._offset - len(data))
-                        parsed = list(parse_records(data, 0))
-                if not parsed:
-                    logger.error("wal: unreadable record path=%s offset=%d", path.name, self._offset)
+            end = current_size if self._segment == current_first else os.fstat(self._fd).st_size
+            if self._offset + _HEADER.size <= end:
+                entry = self._read_record(end)
+                if entry is None:
+                    logger.error("wal: unreadable record segment=%d offset=%d", self._segment, self._offset)
                     return entries
-                for entry, _end in parsed:
-                    if entry.lsn > self._after:
-                        entries.append(entry)
-                        budget -= len(entry.payload)
-                        self._after = entry.lsn
-                self._offset += parsed[-1][1]
+                if entry.lsn > self._after:
+                    entries.append(entry)
+                    budget -= len(entry.payload)
+                    self._after = entry.lsn
                 continue
-            if self._segment == current_first or not self._next_segment():
+            if self._segment == current_first or not self._open(self._later_segment()):
                 return entries
         return entries
 
-    def _position(self) -> bool:
-        """Find the segment holding the first entry after `_after`."""
-        segments = self._wal._segments()
-        candidates = [first for first, _ in segments if first <= self._after + 1]
-        if candidates:
-            self._segment = candidates[-1]
-        elif segments:
-            self._segment = segments[0][0]
-        else:
-            return False
-        self._offset = 0
-        return True
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
 
-    def _next_segment(self) -> bool:
+    def _read_record(self, end: int) -> WalEntry | None:
+        header = os.pread(self._fd, _HEADER.size, self._offset)
+        if len(header) < _HEADER.size:
+            return None
+        crc, lsn, kind, project_len, payload_len = _HEADER.unpack(header)
+        start = self._offset + _HEADER.size
+        if start + project_len + payload_len > end or kind not in PayloadKind._value2member_map_:
+            return None
+        project = os.pread(self._fd, project_len, start)
+        payload = os.pread(self._fd, payload_len, start + project_len)
+        if len(project) + len(payload) != project_len + payload_len:
+            return None
+        if zlib.crc32(payload, zlib.crc32(project, zlib.crc32(header[4:]))) != crc:
+            return None
+        self._offset = start + project_len + payload_len
+        return WalEntry(lsn, PayloadKind(kind), project.decode(), payload)
+
+    def _first_segment(self) -> int | None:
+        """The segment holding the first entry after `_after`."""
+        segments = [first for first, _ in self._wal._segments()]
+        candidates = [first for first in segments if first <= self._after + 1]
+        return candidates[-1] if candidates else segments[0] if segments else None
+
+    def _later_segment(self) -> int | None:
         later = [first for first, _ in self._wal._segments() if first > self._segment]
-        if not later:
+        return later[0] if later else None
+
+    def _open(self, segment: int | None) -> bool:
+        if segment is None:
             return False
-        self._segment, self._offset = later[0], 0
+        try:
+            fd = os.open(self._wal._dir / _segment_name(segment), os.O_RDONLY)
+        except FileNotFoundError:
+            return False
+        self.close()
+        self._segment, self._fd, self._offset = segment, fd, 0
         return True
-
-
-def _size(path: Path) -> int:
-    try:
-        return path.stat().st_size
-    except FileNotFoundError:
-        return 0
