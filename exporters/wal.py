@@ -34,6 +34,7 @@ logger = logging.getLogger(__name__)
 _HEADER = struct.Struct("<IQBHI")
 _SEGMENT_PREFIX, _SEGMENT_SUFFIX = "wal-", ".log"
 _CHECKPOINT = "checkpoint"
+_SPARE = "spare.log"  # a drained segment kept for reuse (recycle=True)
 
 
 class PayloadKind(IntEnum):
@@ -67,19 +68,31 @@ class WriteAheadLog:
         segment_bytes: int = 64 * 1024 * 1024,
         fsync: bool = False,
         max_bytes: int | None = None,
+        recycle: bool = False,
     ) -> None:
+        """`recycle`: keep one drained segment and overwrite it instead of creating a file, so appends
+        write into pages the page cache already holds (much cheaper than fresh ones)."""
         self._dir = directory
         self._dir.mkdir(parents=True, exist_ok=True)
         self._segment_bytes = segment_bytes
         self._fsync = fsync
         self._max_bytes = max_bytes
+        self._recycle = recycle
         self._lock = threading.Lock()
         self._checkpoint = self._read_checkpoint()
         self._next_lsn = max(self._checkpoint + 1, self._scan_end() + 1)
-        self._bytes = sum(path.stat().st_size for _, path in self._segments())
+        # final sizes of the segments not appended to (a recycled file may be longer than its records)
+        self._final = {first: path.stat().st_size for first, path in self._segments()}
+        spare = self._dir / _SPARE
+        self._spare_size = spare.stat().st_size if spare.exists() else -1
+        if not recycle and self._spare_size >= 0:
+            spare.unlink()
+            self._spare_size = -1
+        self._bytes = sum(self._final.values()) + max(self._spare_size, 0)
         self._fd = -1
         self._segment_size = 0
         self._segment_first = 0
+        self._file_size = 0  # of the segment appended to
 
     @property
     def checkpointed(self) -> int:
@@ -92,7 +105,7 @@ class WriteAheadLog:
 
     @property
     def size_bytes(self) -> int:
-        """Bytes of the log's segment files on disk."""
+        """Bytes of the log's files on disk (segments and the spare)."""
         return self._bytes
 
     def reader(self, after_lsn: int) -> WalReader:
@@ -118,7 +131,7 @@ class WriteAheadLog:
             if self._fd < 0 or self._segment_size + len(record) > self._segment_bytes:
                 self._roll(lsn)
             try:
-                written = os.write(self._fd, record)
+                written = os.pwrite(self._fd, record, self._segment_size)
                 if written != len(record):
                     raise OSError(28, "short write (No space left on device?)")
                 if self._fsync:
@@ -127,9 +140,13 @@ class WriteAheadLog:
                 self._next_lsn -= 1
                 with contextlib.suppress(OSError):  # leave no torn record before the next append
                     os.ftruncate(self._fd, self._segment_size)
+                    self._bytes -= self._file_size - self._segment_size
+                    self._file_size = self._segment_size
                 raise
             self._segment_size += len(record)
-            self._bytes += len(record)
+            if self._segment_size > self._file_size:
+                self._bytes += self._segment_size - self._file_size
+                self._file_size = self._segment_size
             return lsn
 
     def checkpoint(self, lsn: int) -> None:
@@ -142,17 +159,26 @@ class WriteAheadLog:
             tmp.write_text(str(lsn))
             os.replace(tmp, self._dir / _CHECKPOINT)
             if lsn >= self._next_lsn - 1 and self._fd >= 0 and self._segment_size >= self._segment_bytes // 4:
-                os.close(self._fd)  # all of it is stored: the next append starts a new segment, this one goes
-                self._fd = -1
+                self._close_segment()  # all of it is stored: the next append starts a new segment, this one goes
             segments = self._segments()
             successors = [first for first, _ in segments[1:]] + [self._next_lsn]
-            for (_, path), next_first in zip(segments, successors, strict=True):
-                if next_first <= lsn + 1 and (
-                    self._fd < 0 or path.name != _segment_name(self._segment_first)
-                ):
-                    with contextlib.suppress(FileNotFoundError):
-                        self._bytes -= path.stat().st_size
-                        path.unlink()
+            for (first, path), next_first in zip(segments, successors, strict=True):
+                if next_first <= lsn + 1 and (self._fd < 0 or first != self._segment_first):
+                    self._drop(first, path)
+
+    def _drop(self, first: int, path: Path) -> None:
+        """A segment wholly checkpointed: kept as the spare (recycle=True) or deleted."""
+        self._final.pop(first, None)
+        try:
+            size = path.stat().st_size
+            if self._recycle and self._spare_size < 0:
+                os.replace(path, self._dir / _SPARE)
+                self._spare_size = size
+            else:
+                path.unlink()
+                self._bytes -= size
+        except FileNotFoundError:
+            pass
 
     def pending(self) -> Iterator[WalEntry]:
         """Entries after the checkpoint, in order (read at start, before any append)."""
@@ -163,15 +189,29 @@ class WriteAheadLog:
 
     def close(self) -> None:
         with self._lock:
-            if self._fd >= 0:
-                os.close(self._fd)
-                self._fd = -1
+            self._close_segment()
+
+    def _close_segment(self) -> None:
+        if self._fd < 0:
+            return
+        if self._file_size > self._segment_size:  # a recycled file: its old tail goes
+            with contextlib.suppress(OSError):
+                os.ftruncate(self._fd, self._segment_size)
+                self._bytes -= self._file_size - self._segment_size
+        self._final[self._segment_first] = self._segment_size
+        os.close(self._fd)
+        self._fd = -1
 
     def _roll(self, first_lsn: int) -> None:
-        if self._fd >= 0:
-            os.close(self._fd)
+        self._close_segment()
         path = self._dir / _segment_name(first_lsn)
-        self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        if self._spare_size >= 0:
+            os.replace(self._dir / _SPARE, path)
+            self._fd = os.open(path, os.O_WRONLY)
+            self._file_size, self._spare_size = self._spare_size, -1
+        else:
+            self._fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+            self._file_size = 0
         self._segment_size = 0
         self._segment_first = first_lsn
 
@@ -199,11 +239,14 @@ class WriteAheadLog:
     def _read(self, path: Path) -> Iterator[WalEntry]:
         data = path.read_bytes()
         offset = 0
+        previous = int(path.name[len(_SEGMENT_PREFIX) : -len(_SEGMENT_SUFFIX)]) - 1
         for entry, end in parse_records(data, 0):
+            if entry.lsn <= previous:  # an older record of a recycled file: the log ends here
+                break
             yield entry
-            offset = end
+            previous, offset = entry.lsn, end
         if offset < len(data):
-            # A torn tail from a crash mid-append: that request was never answered.
+            # A torn tail from a crash mid-append (that request was never answered), or a recycled file's rest.
             logger.warning("wal: ignoring a torn record path=%s offset=%d", path.name, offset)
             with path.open("r+b") as f:
                 f.truncate(offset)
@@ -212,6 +255,11 @@ class WriteAheadLog:
         """(first lsn, size) of the segment being appended to; (0, 0) before the first append."""
         with self._lock:
             return (self._segment_first, self._segment_size) if self._fd >= 0 else (0, 0)
+
+    def _final_size(self, first: int) -> int:
+        """The size of a segment no longer appended to; 0 once it was dropped."""
+        with self._lock:
+            return self._final.get(first, 0)
 
 
 def parse_records(data: bytes | memoryview, offset: int) -> Iterator[tuple[WalEntry, int]]:
@@ -255,7 +303,7 @@ class WalReader:
             current_first, current_size = self._wal._committed()
             if self._segment < 0 and not self._open(self._first_segment()):
                 return entries
-            end = current_size if self._segment == current_first else os.fstat(self._fd).st_size
+            end = current_size if self._segment == current_first else self._wal._final_size(self._segment)
             if self._offset + _HEADER.size <= end:
                 entry = self._read_record(end)
                 if entry is None:

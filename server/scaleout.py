@@ -76,6 +76,7 @@ async def run_collector(settings: Settings, stop: asyncio.Event) -> bool:
         segment_bytes=segment_bytes_for(settings.spool_max_bytes),
         fsync=settings.wal_fsync,
         max_bytes=settings.spool_max_bytes,
+        recycle=True,
     )
     sender = KafkaSender(config, (lambda: ensure_topics(config)) if settings.kafka_create_topics else None)
     spool = KafkaSpool(wal, sender, config, settings.spool_max_bytes)

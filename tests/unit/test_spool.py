@@ -66,7 +66,7 @@ def record(trace_id: str, i: int = 0) -> SpanRecord:
 def spool_of(
     directory: Path, kafka: MemoryKafka, max_bytes: int = 1 << 30
 ) -> tuple[WriteAheadLog, KafkaSpool]:
-    wal = WriteAheadLog(directory, segment_bytes=4096, max_bytes=max_bytes)
+    wal = WriteAheadLog(directory, segment_bytes=4096, max_bytes=max_bytes, recycle=True)
     return wal, KafkaSpool(wal, kafka, CONFIG, max_bytes, max_backoff_s=0.01)  # type: ignore[arg-type]
 
 
@@ -175,6 +175,28 @@ def test_the_reader_follows_appends_across_segments_and_checkpoints_drop_them(tm
     assert list((tmp_path / "spool").glob("wal-*.log")) == [] and wal.size_bytes == 0
     assert wal.append(PayloadKind.SPOOL_SPANS, "p", b"next") == 201
     assert [e.lsn for e in reader.read(1 << 20)] == [201]
+
+
+def test_a_recycled_segment_is_overwritten_and_its_old_records_never_read_again(tmp_path: Path) -> None:
+    wal = WriteAheadLog(tmp_path / "spool", segment_bytes=1024, recycle=True)
+    reader = wal.reader(0)
+    for i in range(30):  # ~10 segments
+        wal.append(PayloadKind.SPOOL_SPANS, "p", b"old %03d " % i + bytes(90))
+    assert [e.lsn for e in reader.read(1 << 20)] == list(range(1, 31))
+    wal.checkpoint(30)
+    assert sorted(p.name for p in (tmp_path / "spool").iterdir()) == ["checkpoint", "spare.log"]
+    spare = (tmp_path / "spool" / "spare.log").stat().st_ino
+    wal.append(PayloadKind.SPOOL_SPANS, "p", b"new")  # written over the spare's first bytes
+    [segment] = (tmp_path / "spool").glob("wal-*.log")
+    assert (segment.name, segment.stat().st_ino) == (f"wal-{31:020d}.log", spare)
+    assert [(e.lsn, e.payload) for e in reader.read(1 << 20)] == [(31, b"new")]
+    assert reader.read(1 << 20) == []
+    # kill -9 now: the file still holds the old records after the new one; they are not replayed
+    restarted = WriteAheadLog(tmp_path / "spool", segment_bytes=1024, recycle=True)
+    assert [(e.lsn, e.payload) for e in restarted.pending()] == [(31, b"new")]
+    assert restarted.last_lsn == 31 and restarted.size_bytes == segment.stat().st_size
+    assert restarted.append(PayloadKind.SPOOL_SPANS, "p", b"next") == 32
+    assert [e.lsn for e in restarted.reader(30).read(1 << 20)] == [31, 32]
 
 
 async def test_a_full_spool_refuses_with_spool_full_until_kafka_took_some(tmp_path: Path) -> None:
