@@ -6,9 +6,10 @@ number whose spans are in ClickHouse, and segments wholly below it are
 deleted. At start, entries after the checkpoint are replayed; re-inserting
 spans that were already stored is harmless (the replacing engine folds them).
 
-Appends are single `os.write` calls to the page cache: they survive a process
+Appends are single `pwrite` calls to the page cache: they survive a process
 crash (kill -9, OOM). `fsync=True` also survives a machine crash, at the cost
-of one fsync per request.
+of one fsync per request. Within a segment sequence numbers only grow: a
+record that does not continue them ends the segment, like a torn one.
 
 The same log is the collector's spool (exporters/spool.py): bounded by
 `max_bytes` (an append past it raises `WalFull`) and read while it is written
