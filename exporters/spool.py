@@ -22,13 +22,15 @@ import struct
 import time
 from collections.abc import Sequence
 
-from aiokafka.errors import KafkaError
+from aiokafka.errors import KafkaError, MessageSizeTooLargeError
 
 from prela.exporters.base import Overloaded, RawRequest, Unavailable
 from prela.exporters.kafka import KafkaConfig, KafkaSender, encode_messages
 from prela.exporters.wal import PayloadKind, WalEntry, WalFull, WalReader, WriteAheadLog
 from prela.model import SpanRecord
+from prela.proto.codec import decode_batch
 from prela.telemetry.metrics import (
+    EXPORTER_FAILED_SPANS,
     EXPORTER_SENT_SPANS,
     SPOOL_APPENDED_SPANS,
     SPOOL_BYTES,
@@ -134,6 +136,12 @@ class KafkaSpool:
         if self._closing:
             raise Unavailable("the collector is shutting down")
         messages = encode_messages(project_id, records, self._config.max_message_bytes)
+        largest = max(len(value) for _, value in messages)
+        if largest > self._config.max_message_bytes + 60 * 1024:  # what the producer would refuse, as before
+            raise Unavailable(
+                f"a span of {largest} bytes exceeds the Kafka message limit "
+                f"(PRELA_KAFKA_MAX_MESSAGE_BYTES={self._config.max_message_bytes})"
+            )
         kind = PayloadKind.SPOOL_TRACES if whole_trace else PayloadKind.SPOOL_SPANS
         try:
             self._wal.append(kind, project_id, encode_entry(len(records), messages, time.time_ns()))
@@ -206,24 +214,41 @@ class KafkaSpool:
                 else self._config.topic_spans
             )
             messages += ((topic, key, value) for key, value in pairs)
+        if not await self._deliver(messages, len(entries), spans):
+            # A message the broker refuses as too large (its limit is below ours) would block the spool
+            # forever: send one message at a time and leave out only those, logged with their trace id.
+            for message in messages:
+                if not await self._deliver([message], 1, 0):
+                    logger.error(
+                        "kafka refuses a message as too large: left out of the spool trace_id=%s bytes=%d "
+                        "(raise the broker's message.max.bytes or lower PRELA_KAFKA_MAX_MESSAGE_BYTES)",
+                        message[1].decode(errors="replace"), len(message[2]),
+                    )  # fmt: skip
+                    EXPORTER_FAILED_SPANS.labels("kafka").inc(len(decode_batch(message[2])[1]))
+        self._wal.checkpoint(entries[-1].lsn)
+        self.sent_spans += spans
+        EXPORTER_SENT_SPANS.labels("kafka").inc(spans)
+        SPOOL_DRAINED_SPANS.inc(spans)
+
+    async def _deliver(self, messages: list[tuple[str, bytes, bytes]], requests: int, spans: int) -> bool:
+        """Send until Kafka acknowledged (True), backing off while it is away; False: a message is too large."""
         backoff = 0.1
         failures = 0
         while True:
             try:
                 await self._sender.send(messages)
                 break
+            except MessageSizeTooLargeError:
+                return False
             except (KafkaError, TimeoutError, OSError) as exc:
                 failures += 1
                 logger.warning(
                     "kafka did not acknowledge spooled requests=%d spans=%d attempt=%d retry_in_s=%.1f "
                     "pending_requests=%d error=%r",
-                    len(entries), spans, failures, backoff, self.pending_requests, f"{type(exc).__name__}: {exc}"[:300],
+                    requests, spans, failures, backoff, self.pending_requests, f"{type(exc).__name__}: {exc}"[:300],
                 )  # fmt: skip
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, self._max_backoff_s)
         if failures:
             logger.info("kafka acknowledged again after attempts=%d", failures + 1)
-        self._wal.checkpoint(entries[-1].lsn)
-        self.sent_spans += spans
-        EXPORTER_SENT_SPANS.labels("kafka").inc(spans)
-        SPOOL_DRAINED_SPANS.inc(spans)
+        return True

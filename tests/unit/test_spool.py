@@ -13,10 +13,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
-from aiokafka.errors import KafkaConnectionError
+from aiokafka.errors import KafkaConnectionError, MessageSizeTooLargeError
 from prometheus_client import REGISTRY
 
 from prela.collector.ingest import Ingest
+from prela.exporters.base import Unavailable
 from prela.exporters.kafka import KafkaConfig
 from prela.exporters.spool import KafkaSpool, SpoolFull, decode_entry
 from prela.exporters.wal import PayloadKind, WriteAheadLog
@@ -30,8 +31,9 @@ CONFIG = KafkaConfig(bootstrap_servers="unused:9092")
 class MemoryKafka:
     """Stands in for `KafkaSender`: keeps what it acknowledged; fails `failures` times first; `gate` stalls it."""
 
-    def __init__(self, failures: int = 0) -> None:
+    def __init__(self, failures: int = 0, max_message_bytes: int = 1 << 30) -> None:
         self.failures = failures
+        self.max_message_bytes = max_message_bytes
         self.attempts = 0
         self.acknowledged: list[tuple[str, bytes, bytes]] = []
         self.gate = asyncio.Event()
@@ -49,6 +51,8 @@ class MemoryKafka:
             self.healthy = False
             raise KafkaConnectionError("broker unreachable")
         self.healthy = True
+        if any(len(value) > self.max_message_bytes for _, _, value in messages):
+            raise MessageSizeTooLargeError("the broker's message.max.bytes")
         self.acknowledged.extend(messages)
 
     def trace_ids(self) -> list[str]:
@@ -137,6 +141,30 @@ async def test_a_crash_before_the_acknowledgement_sends_everything_again_at_the_
     assert await spool.close(5)
     assert kafka.trace_ids() == [f"{i:032x}" for i in range(4)]
     assert (restarted.checkpointed, restarted.last_lsn) == (4, 4)
+
+
+async def test_a_message_the_broker_refuses_as_too_large_is_left_out_and_the_rest_sent_in_order(
+    tmp_path: Path,
+) -> None:
+    kafka = MemoryKafka(max_message_bytes=2000)
+    wal, spool = spool_of(tmp_path / "spool", kafka)
+    for i in range(6):
+        large = i == 2
+        await spool.export("p", [record(f"{i:032x}")._replace(input="x" * (5000 if large else 10))])
+    spool.start()
+    await until(lambda: spool.pending_requests == 0, "drained past the large message")
+    assert await spool.close(5)
+    assert kafka.trace_ids() == [f"{i:032x}" for i in (0, 1, 3, 4, 5)]
+    assert wal.checkpointed == 6
+
+
+async def test_a_span_larger_than_a_kafka_message_is_refused_not_spooled(tmp_path: Path) -> None:
+    wal, spool = spool_of(tmp_path / "spool", MemoryKafka())
+    with pytest.raises(Unavailable, match="exceeds the Kafka message limit"):
+        await spool.export(
+            "p", [record(f"{1:032x}")._replace(input="x" * (CONFIG.max_message_bytes + 100_000))]
+        )
+    assert wal.last_lsn == 0
 
 
 def test_a_torn_tail_is_cut_and_the_entries_before_and_after_it_are_read(tmp_path: Path) -> None:
