@@ -20,7 +20,7 @@ from prela.collector.errors import RateLimited
 from prela.collector.mapping import map_export_request
 from prela.collector.otlp_json import otlp_json_to_request
 from prela.collector.prela_json import map_prela_trace
-from prela.exporters.base import ExportError, Overloaded, PayloadKind, RawRequest, SpanExporter
+from prela.exporters.base import ExportError, PayloadKind, RawRequest, SpanExporter
 from prela.exporters.clickhouse import ClickHouseWriter, log_unstorable
 from prela.exporters.wal import WalEntry, WriteAheadLog
 from prela.model import SpanRecord
@@ -90,8 +90,7 @@ class Ingest:
         try:
             await self._exporter.export(project_id, records, whole_trace=whole_trace, raw=raw)
         except ExportError as exc:
-            reason = "overloaded" if isinstance(exc, Overloaded) else "unavailable"
-            RECEIVER_REFUSED_SPANS.labels(transport, reason).inc(len(records))
+            RECEIVER_REFUSED_SPANS.labels(transport, exc.reason).inc(len(records))
             raise
         RECEIVER_ACCEPTED_SPANS.labels(transport).inc(len(records))
 

@@ -23,7 +23,7 @@ from prela.auth import AuthUnavailable, Unauthenticated, grpc_metadata_headers
 from prela.collector.errors import InvalidPayload, RateLimited
 from prela.collector.ingest import Ingest
 from prela.collector.otlp_http import Authenticate
-from prela.exporters.base import ExportError, Overloaded, PayloadKind, RawRequest
+from prela.exporters.base import ExportError, PayloadKind, RawRequest
 from prela.telemetry.metrics import RECEIVER_REFUSED_REQUESTS, RECEIVER_REQUEST_SECONDS
 
 logger = logging.getLogger(__name__)
@@ -74,8 +74,7 @@ class OtlpGrpcReceiver:
         except InvalidPayload as exc:
             await self._refuse(context, "decode", grpc.StatusCode.INVALID_ARGUMENT, str(exc))
         except ExportError as exc:
-            reason = "overloaded" if isinstance(exc, Overloaded) else "unavailable"
-            await self._refuse(context, reason, grpc.StatusCode.UNAVAILABLE, str(exc))
+            await self._refuse(context, exc.reason, grpc.StatusCode.UNAVAILABLE, str(exc))
         response = ExportTraceServiceResponse()
         if result.rejected:
             response.partial_success.CopyFrom(

@@ -33,7 +33,7 @@ from prela.collector.errors import InvalidPayload, PayloadTooLarge, RateLimited,
 from prela.collector.ingest import Ingest
 from prela.collector.otlp_json import otlp_json_to_request
 from prela.collector.prela_json import is_prela_trace
-from prela.exporters.base import ExportError, Overloaded, PayloadKind, RawRequest
+from prela.exporters.base import ExportError, PayloadKind, RawRequest
 from prela.telemetry.health import HealthCheck, health_endpoint
 from prela.telemetry.metrics import RECEIVER_REFUSED_REQUESTS, RECEIVER_REQUEST_SECONDS, metrics_endpoint
 
@@ -138,9 +138,8 @@ class OtlpHttpReceiver:
         except UnsupportedMediaType as exc:
             return self._refuse("unsupported_media", 415, _INVALID_ARGUMENT, str(exc), as_json)
         except ExportError as exc:
-            reason = "overloaded" if isinstance(exc, Overloaded) else "unavailable"
             return self._refuse(
-                reason, 503, _UNAVAILABLE, str(exc), as_json, {"Retry-After": self._retry_after}
+                exc.reason, 503, _UNAVAILABLE, str(exc), as_json, {"Retry-After": self._retry_after}
             )
         except ClientDisconnect:
             return self._refuse("disconnected", 400, _INVALID_ARGUMENT, "client disconnected", as_json)

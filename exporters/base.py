@@ -16,6 +16,8 @@ class PayloadKind(IntEnum):
     OTLP_PROTOBUF = 1
     OTLP_JSON = 2
     PRELA_JSON = 3
+    SPOOL_SPANS = 4  # the collector's spool: Kafka messages for the spans topic
+    SPOOL_TRACES = 5  # … for the traces topic
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,9 +31,13 @@ class RawRequest:
 class ExportError(Exception):
     """The spans were not accepted; the client may retry (HTTP 503 / gRPC UNAVAILABLE)."""
 
+    reason = "unavailable"  # the `reason` label of the refused counters
+
 
 class Overloaded(ExportError):
     """The pipeline is full: back-pressure, retry later."""
+
+    reason = "overloaded"
 
 
 class Unavailable(ExportError):

@@ -4,7 +4,9 @@ Spans travel as `prela.v1.SpanBatch` messages (proto/prela_spans.proto), one
 message per trace (split when large), keyed by trace id so a trace's spans
 share a partition. OTLP spans go to the spans topic; complete traces sent as
 Prela JSON go to the traces topic (the seed's layout); the writer reads both.
-`export` returns only once Kafka acknowledged every message (acks=all).
+The collector does not wait for Kafka before answering: it appends each
+request to its spool (exporters/spool.py), whose sender task publishes with
+`KafkaSender` (acks=all) and checkpoints what Kafka acknowledged.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,10 +23,8 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 from aiokafka.helpers import create_ssl_context
 
-from prela.exporters.base import RawRequest, Unavailable
 from prela.model import SpanRecord
 from prela.proto.codec import encode_batch
-from prela.telemetry.metrics import EXPORTER_FAILED_SPANS, EXPORTER_SENT_SPANS
 
 logger = logging.getLogger(__name__)
 
@@ -126,12 +126,23 @@ def encode_messages(
     return messages
 
 
-class KafkaExporter:
-    """`SpanExporter` publishing to Kafka; answers only after the broker acknowledged."""
+class KafkaSender:
+    """The collector's producer: publishes messages and returns once Kafka acknowledged all (acks=all).
 
-    def __init__(self, config: KafkaConfig) -> None:
+    A broker that is down is not fatal: `send` raises and the caller (the
+    spool) retries; the producer is (re)connected on the next attempt.
+    """
+
+    def __init__(self, config: KafkaConfig, on_connect: Callable[[], Awaitable[None]] | None = None) -> None:
         self._config = config
-        self._producer = AIOKafkaProducer(
+        self._on_connect = on_connect
+        self._producer: AIOKafkaProducer | None = None
+        self._connecting = asyncio.Lock()
+        self.healthy = False
+
+    def _new_producer(self) -> AIOKafkaProducer:
+        config = self._config
+        return AIOKafkaProducer(
             **config.client_options(),
             acks="all",
             compression_type=None if config.compression == "none" else config.compression,
@@ -141,59 +152,58 @@ class KafkaExporter:
             request_timeout_ms=int(config.ack_timeout_s * 1000),
             enable_idempotence=False,  # replays are folded by the store; Tansu lacks idempotent producers
         )
-        self._started = False
-        self.healthy = False
 
-    async def start(self) -> None:
-        """Connect; a broker that is down now is not fatal: exports fail retryably until it is back."""
-        try:
-            await asyncio.wait_for(self._producer.start(), self._config.ack_timeout_s)
-            self._started = True
+    @property
+    def connected(self) -> bool:
+        return self._producer is not None
+
+    async def connect(self) -> None:
+        """Start the producer (and run `on_connect` once); raises KafkaError/TimeoutError/OSError."""
+        async with self._connecting:
+            if self._producer is not None:
+                return
+            producer = self._new_producer()
+            try:
+                await asyncio.wait_for(producer.start(), self._config.ack_timeout_s)
+            except BaseException:
+                self.healthy = False
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(producer.stop(), 1)
+                raise
+            self._producer = producer
             self.healthy = True
-        except (KafkaError, TimeoutError, OSError) as exc:
-            logger.warning(
-                "kafka not reachable at start bootstrap=%s error=%r", self._config.bootstrap_servers, exc
-            )
+            if self._on_connect is not None:
+                on_connect, self._on_connect = self._on_connect, None
+                await on_connect()
 
-    async def stop(self) -> None:
-        if self._started:
-            await self._producer.stop()
-
-    async def export(
-        self,
-        project_id: str,
-        records: Sequence[SpanRecord],
-        whole_trace: bool = False,
-        raw: RawRequest | None = None,
-    ) -> None:
-        """Publish and wait for Kafka's acknowledgement (Kafka is the durable log: `raw` is not kept)."""
-        if not records:
-            return
-        topic = self._config.topic_traces if whole_trace else self._config.topic_spans
-        messages = encode_messages(project_id, records, self._config.max_message_bytes)
+    async def send(self, messages: Sequence[tuple[str, bytes, bytes]]) -> None:
+        """Publish (topic, key, value) messages; raises KafkaError/TimeoutError/OSError when not acknowledged."""
         try:
-            await asyncio.wait_for(self._send_all(topic, messages), self._config.ack_timeout_s)
-        except (KafkaError, TimeoutError, OSError) as exc:
+            await self.connect()
+            assert self._producer is not None
+            await asyncio.wait_for(self._send_all(self._producer, messages), self._config.ack_timeout_s)
+        except (KafkaError, TimeoutError, OSError):
             self.healthy = False
-            EXPORTER_FAILED_SPANS.labels("kafka").inc(len(records))
-            raise Unavailable(f"Kafka did not acknowledge the spans ({type(exc).__name__}), retry") from None
+            raise
         self.healthy = True
-        EXPORTER_SENT_SPANS.labels("kafka").inc(len(records))
 
-    async def _send_all(self, topic: str, messages: list[tuple[bytes, bytes]]) -> None:
-        if not self._started:
-            await self._producer.start()
-            self._started = True
-        send = self._producer.send
-        acks = [await send(topic, value, key=key) for key, value in messages]
+    @staticmethod
+    async def _send_all(producer: AIOKafkaProducer, messages: Sequence[tuple[str, bytes, bytes]]) -> None:
+        send = producer.send
+        acks = [await send(topic, value, key=key) for topic, key, value in messages]
         await asyncio.gather(*acks)
 
+    async def stop(self, timeout_s: float = 5.0) -> None:
+        producer, self._producer = self._producer, None
+        if producer is not None:
+            with contextlib.suppress(Exception):  # a broker that is away: nothing left to flush matters
+                await asyncio.wait_for(producer.stop(), timeout_s)
+
     async def check(self) -> bool:
-        """True when the cluster answers a metadata request."""
+        """True when the cluster answers a metadata request now (False while not connected yet)."""
+        if self._producer is None:
+            return False
         try:
-            if not self._started:
-                await asyncio.wait_for(self._producer.start(), 2)
-                self._started = True
             self.healthy = bool(await asyncio.wait_for(self._producer.client.fetch_all_metadata(), 2))
         except Exception:  # any failure means: not reachable
             self.healthy = False

@@ -72,12 +72,21 @@ def serve(
 
 
 @cli.command()
+@click.option(
+    "--data-dir",
+    type=click.Path(path_type=Path),
+    help="Data directory: the spool of accepted requests, one collector each [env PRELA_DATA_DIR; ./.prela]",
+)
 @click.option("--host", help="Interface to bind [env PRELA_HOST; 127.0.0.1]")
 @click.option("--otlp-grpc-port", type=int, help="OTLP/gRPC port [env PRELA_OTLP_GRPC_PORT; 4317]")
 @click.option("--otlp-http-port", type=int, help="OTLP/HTTP port [env PRELA_OTLP_HTTP_PORT; 4318]")
-def collector(host: str | None, otlp_grpc_port: int | None, otlp_http_port: int | None) -> None:
-    """Ingest gateway: OTLP receivers publishing to Kafka (needs KAFKA_BOOTSTRAP_SERVERS)."""
-    settings = _settings(host=host, otlp_grpc_port=otlp_grpc_port, otlp_http_port=otlp_http_port)
+def collector(
+    data_dir: Path | None, host: str | None, otlp_grpc_port: int | None, otlp_http_port: int | None
+) -> None:
+    """Ingest gateway: OTLP receivers spooling to disk and publishing to Kafka (needs KAFKA_BOOTSTRAP_SERVERS)."""
+    settings = _settings(
+        data_dir=data_dir, host=host, otlp_grpc_port=otlp_grpc_port, otlp_http_port=otlp_http_port
+    )
     _run_role(settings, "collector")
 
 

@@ -18,11 +18,14 @@ from prela.auth import AuthRuntime
 from prela.collector.ingest import Ingest
 from prela.exporters.clickhouse import ClickHouseWriter, apply_schema, close_all, connect
 from prela.exporters.clickhouse_version import ClickHouseVersionError, check_server_version
-from prela.exporters.kafka import KafkaConfig, KafkaExporter, create_topics
+from prela.exporters.kafka import KafkaConfig, KafkaSender, create_topics
 from prela.exporters.kafka_writer import KafkaClickHouseWriter
+from prela.exporters.spool import KafkaSpool, segment_bytes_for
+from prela.exporters.wal import WriteAheadLog
 from prela.server.access import auth_config
 from prela.server.compose import build_query, build_receivers, trace_store
 from prela.server.runtime import Servers, http_server
+from prela.server.serve import lock_data_dir
 from prela.server.settings import ConfigurationError, Settings
 from prela.telemetry.health import health_endpoint
 from prela.telemetry.metrics import metrics_endpoint
@@ -65,20 +68,35 @@ async def ensure_topics(config: KafkaConfig) -> None:
 
 
 async def run_collector(settings: Settings, stop: asyncio.Event) -> bool:
+    """Spool every accepted request in the data dir, send the spool to Kafka; True when all was sent."""
     settings.require("collector")
     config = kafka_config(settings)
-    if settings.kafka_create_topics:
-        await ensure_topics(config)
-    exporter = KafkaExporter(config)
-    await exporter.start()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    lock = lock_data_dir(settings.data_dir)
+    wal = WriteAheadLog(
+        settings.data_dir / "spool",
+        segment_bytes=segment_bytes_for(settings.spool_max_bytes),
+        fsync=settings.wal_fsync,
+        max_bytes=settings.spool_max_bytes,
+        recycle=True,
+    )
+    sender = KafkaSender(config, (lambda: ensure_topics(config)) if settings.kafka_create_topics else None)
+    spool = KafkaSpool(wal, sender, config, settings.spool_max_bytes)
+    if spool.pending_requests:
+        logger.info(
+            "the spool holds requests=%d accepted before the last stop: sending them to Kafka first",
+            spool.pending_requests,
+        )
+    spool.start()
     auth = await AuthRuntime.start(auth_config(settings), settings.data_dir)
-    ingest = Ingest(exporter, auth.rate_limiter)
+    ingest = Ingest(spool, auth.rate_limiter)
 
-    async def health() -> dict[str, bool]:
-        return {"kafka": exporter.healthy or await exporter.check()}
+    # Ingest is healthy while it can spool: Kafka's state is shown, not judged (the spool absorbs its outages).
+    async def health() -> dict[str, bool | str]:
+        return {"spool": spool.has_room, "kafka": "ok" if sender.healthy else "down"}
 
-    async def ready() -> dict[str, bool]:
-        return {"kafka": await exporter.check()}
+    async def ready() -> dict[str, bool | str]:
+        return {"spool": spool.has_room, "kafka": "ok" if await sender.check() else "down"}
 
     grpc_server, grpc_port, app = build_receivers(settings, ingest, auth, health, ready)
     servers = Servers(
@@ -89,16 +107,26 @@ async def run_collector(settings: Settings, stop: asyncio.Event) -> bool:
     started = await servers.start()
     if started:
         logger.info(
-            "prela collector ready otlp_grpc=%s:%d otlp_http=%s:%d kafka=%s topics=%s,%s auth: %s",
+            "prela collector ready otlp_grpc=%s:%d otlp_http=%s:%d kafka=%s topics=%s,%s spool=%s auth: %s",
             settings.host, grpc_port, settings.host, settings.otlp_http_port, config.bootstrap_servers,
-            config.topic_spans, config.topic_traces, auth.describe(),
+            config.topic_spans, config.topic_traces, (settings.data_dir / "spool").resolve(), auth.describe(),
         )  # fmt: skip
         await stop.wait()
-    logger.info("shutting down: refusing new requests, finishing in-flight exports")
+    logger.info("shutting down: refusing new requests, sending the spool to Kafka")
     await servers.stop()
-    await exporter.stop()
+    drained = await spool.close(settings.drain_timeout_s)
+    if drained:
+        logger.info("drained: Kafka acknowledged every accepted span sent_spans=%d", spool.sent_spans)
+    else:
+        logger.error(
+            "Kafka did not take the spool in time: requests=%d stay in it for the next start",
+            spool.pending_requests,
+        )
+    await sender.stop()
+    wal.close()
     await auth.close()
-    return started
+    lock.close()
+    return started and drained
 
 
 def require_supported_version(client: Client) -> None:

@@ -119,6 +119,7 @@ class Settings(BaseSettings):
     batch_spans: int = Field(20_000, gt=0, validation_alias="PRELA_BATCH_SPANS")
     batch_linger_ms: float = Field(1000.0, ge=0, validation_alias="PRELA_BATCH_LINGER_MS")
     wal_fsync: bool = Field(False, validation_alias="PRELA_WAL_FSYNC")
+    spool_max_bytes: int = Field(1024**3, gt=0, validation_alias="PRELA_SPOOL_MAX_BYTES")
     ttl_days: int = Field(90, ge=1, validation_alias="PRELA_TTL_DAYS")
     retry_after_seconds: int = Field(1, ge=1, validation_alias="PRELA_RETRY_AFTER_SECONDS")
     drain_timeout_s: float = Field(30.0, gt=0, validation_alias="PRELA_DRAIN_TIMEOUT_SECONDS")

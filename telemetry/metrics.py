@@ -53,6 +53,24 @@ EXPORTER_FAILED_SPANS = Counter(
     ["exporter"],
 )
 
+# The collector's spool (scale-out): accepted requests on disk until Kafka acknowledged them
+SPOOL_BYTES = Gauge("prela_spool_bytes", "Bytes of the collector's spool files on disk.")
+SPOOL_CAPACITY_BYTES = Gauge(
+    "prela_spool_capacity_bytes", "The spool's limit (PRELA_SPOOL_MAX_BYTES); past it requests get 503."
+)
+SPOOL_PENDING_REQUESTS = Gauge(
+    "prela_spool_pending_requests", "Accepted requests in the spool not yet acknowledged by Kafka."
+)
+SPOOL_OLDEST_AGE_SECONDS = Gauge(
+    "prela_spool_oldest_entry_age_seconds",
+    "Age of the oldest request in the spool not yet acknowledged by Kafka (0 when none waits).",
+)
+SPOOL_APPENDED_SPANS = Counter("prela_spool_appended_spans_total", "Spans appended to the spool (accepted).")
+SPOOL_DRAINED_SPANS = Counter(
+    "prela_spool_drained_spans_total",
+    "Spans sent from the spool, acknowledged by Kafka and checkpointed (a replay after a crash counts again).",
+)
+
 # Writers (embedded and Kafka → ClickHouse)
 WRITER_INSERTED_SPANS = Counter("prela_writer_inserted_spans_total", "Spans inserted into ClickHouse.")
 WRITER_INSERTED_BATCHES = Counter("prela_writer_inserted_batches_total", "Insert batches into ClickHouse.")

@@ -189,3 +189,21 @@ def read_spans(data_dir: Path) -> dict:
     """The spans in a chDB data dir, read in a separate process (chDB: one owner process per dir)."""
     out = subprocess.run([sys.executable, "-c", _READ_SPANS, str(data_dir)], capture_output=True, check=True)
     return json.loads(out.stdout)
+
+
+async def topic_keys(bootstrap: str, topic: str, expected: int) -> set[bytes]:
+    """The message keys in a topic, read from the start until `expected` distinct keys (or 30 empty polls)."""
+    from aiokafka import AIOKafkaConsumer
+
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest")
+    await consumer.start()
+    keys: set[bytes] = set()
+    try:
+        for _ in range(30):
+            batch = await consumer.getmany(timeout_ms=1000)
+            keys |= {m.key for messages in batch.values() for m in messages if m.key is not None}
+            if len(keys) >= expected:
+                break
+        return keys
+    finally:
+        await consumer.stop()

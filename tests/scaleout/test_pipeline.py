@@ -29,6 +29,7 @@ from tests.scaleout.conftest import (
     start_collector,
     start_role,
     start_writer,
+    topic_keys,
     wait_http,
     wait_inserted,
     writer_stats,
@@ -122,7 +123,7 @@ def test_writer_killed_mid_stream_loses_and_duplicates_nothing(broker: Broker, t
     assert {bytes.fromhex(r[0]) for r in stored["final"]} == sent
 
 
-def test_paused_broker_gives_retryable_errors_and_loses_nothing_acknowledged(
+def test_paused_broker_is_absorbed_by_the_spool_and_loses_nothing_acknowledged(
     broker: Broker, tmp_path: Path
 ) -> None:
     collector = start_collector(broker, tmp_path, PRELA_KAFKA_ACK_TIMEOUT_SECONDS="1.5")
@@ -141,8 +142,6 @@ def test_paused_broker_gives_retryable_errors_and_loses_nothing_acknowledged(
                 if response.status_code == 200:
                     acknowledged.append(trace_id)
                 else:
-                    assert response.status_code == 503
-                    assert response.headers["Retry-After"]
                     refused.append(response.status_code)
                 time.sleep(0.01)
 
@@ -152,16 +151,17 @@ def test_paused_broker_gives_retryable_errors_and_loses_nothing_acknowledged(
         time.sleep(1.0)
         broker.pause()
         time.sleep(4.0)
-        assert httpx.get(f"{collector.url('http')}/health", timeout=10).status_code == 503
-        assert httpx.get(f"{collector.url('http')}/ready", timeout=10).status_code == 503
+        during = len(acknowledged)
+        health = httpx.get(f"{collector.url('http')}/health", timeout=10)
+        assert (health.status_code, health.json()) == (200, {"status": "ok", "spool": "ok", "kafka": "down"})
+        assert httpx.get(f"{collector.url('http')}/ready", timeout=10).json()["kafka"] == "down"
         broker.resume()
-        before_resume = len(acknowledged)
         time.sleep(4.0)
         stop.set()
         sender.join(30)
-        assert refused, "no request was refused while the broker was paused"
-        assert len(acknowledged) > before_resume, "traffic did not resume after the broker came back"
-        assert httpx.get(f"{collector.url('http')}/health", timeout=10).status_code == 200
+        assert refused == [], "the spool had room: nothing may be refused while the broker is paused"
+        assert len(acknowledged) > during
+        assert httpx.get(f"{collector.url('http')}/health", timeout=10).json()["kafka"] == "ok"
         assert httpx.get(f"{collector.url('http')}/ready", timeout=10).status_code == 200
         wait_inserted(writer, len(acknowledged) * 10, timeout=90)
     finally:
@@ -252,40 +252,52 @@ def test_seed_trace_is_published_on_the_traces_topic_and_stored(broker: Broker, 
         assert query.stop() == 0
 
 
-def test_collector_without_broker_refuses_retryably_and_reports_unhealthy(tmp_path: Path) -> None:
+def test_collector_without_broker_spools_and_sends_once_a_broker_is_there(tmp_path: Path) -> None:
     from tests.conftest import free_port
-    from tests.scaleout.conftest import start_role, wait_port
+    from tests.scaleout.conftest import role_env, start_role, wait_port
 
-    dead = Broker(free_port(), tmp_path / "none.log")  # nothing listens there
+    absent = Broker(free_port(), tmp_path / "later.log")  # nothing listens there yet
     grpc_port, http_port = free_port(), free_port()
-    from tests.scaleout.conftest import role_env
-
-    collector = start_role(
-        "collector",
-        ["--otlp-grpc-port", str(grpc_port), "--otlp-http-port", str(http_port)],
-        role_env(dead, PRELA_KAFKA_ACK_TIMEOUT_SECONDS="1"),
-        tmp_path,
-        {"grpc": grpc_port, "http": http_port},
-    )
+    env = role_env(absent, PRELA_KAFKA_ACK_TIMEOUT_SECONDS="1", PRELA_DRAIN_TIMEOUT_SECONDS="1")
+    ports = {"grpc": grpc_port, "http": http_port}
+    args = ["--otlp-grpc-port", str(grpc_port), "--otlp-http-port", str(http_port)]
+    collector = start_role("collector", args, env, tmp_path, ports)
+    trace_ids = [os.urandom(16), os.urandom(16)]
     try:
         wait_port(http_port, 60)
         health = httpx.get(f"{collector.url('http')}/health", timeout=10)
-        assert (health.status_code, health.json()["kafka"]) == (503, "down")
+        assert (health.status_code, health.json()) == (200, {"status": "ok", "spool": "ok", "kafka": "down"})
         with httpx.Client(timeout=30) as client:
-            response = post_spans(collector.url("http"), os.urandom(16), 3, client)
-        assert response.status_code == 503 and response.headers["Retry-After"] == "1"
-        body = request_of(span(os.urandom(16), os.urandom(8))).SerializeToString()
+            assert post_spans(collector.url("http"), trace_ids[0], 3, client).status_code == 200
+        body = request_of(span(trace_ids[1], os.urandom(8))).SerializeToString()
         with grpc.insecure_channel(f"127.0.0.1:{grpc_port}") as channel:
             export = channel.unary_unary(
                 "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
                 request_serializer=None,
                 response_deserializer=None,
             )
-            with pytest.raises(grpc.RpcError) as caught:
-                export(body, timeout=30)
-        assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
+            export(body, timeout=30)
+        metrics = samples(f"{collector.url('http')}/metrics")
+        assert value(metrics, "prela_spool_pending_requests") == 2
+        assert value(metrics, "prela_spool_appended_spans_total") == 4
     finally:
-        collector.stop()
+        exit_code = collector.stop()
+    assert exit_code == 1, "stopped with an unsent spool"
+    assert "requests=2 stay in it for the next start" in collector.log()
+
+    absent.start()  # the broker appears; a restarted collector sends what it spooled
+    try:
+        collector = start_role("collector", args, env, tmp_path, ports)
+        wait_port(http_port, 60)
+        deadline = time.monotonic() + 60
+        while value(samples(f"{collector.url('http')}/metrics"), "prela_spool_pending_requests") != 0:
+            assert time.monotonic() < deadline, collector.log()
+            time.sleep(0.1)
+        assert collector.stop() == 0
+
+        assert asyncio.run(topic_keys(absent.bootstrap, "spans", 2)) == {t.hex().encode() for t in trace_ids}
+    finally:
+        absent.stop()
 
 
 def test_writer_waits_for_an_unreachable_clickhouse_and_says_so(broker: Broker, tmp_path: Path) -> None:

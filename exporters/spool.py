@@ -1,0 +1,254 @@
+"""The collector's spool: what `prela collector` acknowledged survives a Kafka outage and a crash.
+
+Each accepted request is appended, already encoded as the Kafka messages it
+becomes (exporters/kafka.py), to a write-ahead log in the data dir (the same
+log `prela serve` keeps, exporters/wal.py), and answered once the append
+returned. One sender task reads the log in order, publishes with acks=all and
+checkpoints an entry only after Kafka acknowledged all of its messages; while
+the broker is away it retries with back-off and the spool grows, up to
+`max_bytes`: past that, requests are refused retryably (`SpoolFull`).
+
+A crash between Kafka's acknowledgement and the checkpoint sends those
+entries again at the next start: the writer folds the duplicates (the spans
+table replaces rows with the same span identity), so spans are stored once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import struct
+import time
+from collections.abc import Sequence
+
+from aiokafka.errors import KafkaError, MessageSizeTooLargeError
+
+from prela.exporters.base import Overloaded, PayloadKind, RawRequest, Unavailable
+from prela.exporters.kafka import KafkaConfig, KafkaSender, encode_messages
+from prela.exporters.wal import WalEntry, WalFull, WalReader, WriteAheadLog
+from prela.model import SpanRecord
+from prela.proto.codec import decode_batch
+from prela.telemetry.metrics import (
+    EXPORTER_FAILED_SPANS,
+    EXPORTER_SENT_SPANS,
+    SPOOL_APPENDED_SPANS,
+    SPOOL_BYTES,
+    SPOOL_CAPACITY_BYTES,
+    SPOOL_DRAINED_SPANS,
+    SPOOL_OLDEST_AGE_SECONDS,
+    SPOOL_PENDING_REQUESTS,
+)
+
+logger = logging.getLogger(__name__)
+
+# An entry's payload: appended at (unix ns), span count, then each message as key length, value length, key, value.
+_ENTRY = struct.Struct("<QI")
+_MESSAGE = struct.Struct("<II")
+
+
+class SpoolFull(Overloaded):
+    """The spool reached PRELA_SPOOL_MAX_BYTES: Kafka has been away too long; retry later."""
+
+    reason = "spool_full"
+
+
+def encode_entry(spans: int, messages: Sequence[tuple[bytes, bytes]], appended_at_ns: int) -> bytes:
+    parts = [_ENTRY.pack(appended_at_ns, spans)]
+    for key, value in messages:
+        parts += (_MESSAGE.pack(len(key), len(value)), key, value)
+    return b"".join(parts)
+
+
+def decode_entry(payload: bytes) -> tuple[int, int, list[tuple[bytes, bytes]]]:
+    """(appended at unix ns, span count, [(key, value)]) of a spool entry's payload."""
+    appended_at_ns, spans = _ENTRY.unpack_from(payload, 0)
+    messages = []
+    offset = _ENTRY.size
+    while offset < len(payload):
+        key_len, value_len = _MESSAGE.unpack_from(payload, offset)
+        offset += _MESSAGE.size
+        key = payload[offset : offset + key_len]
+        offset += key_len
+        messages.append((key, payload[offset : offset + value_len]))
+        offset += value_len
+    return appended_at_ns, spans, messages
+
+
+def segment_bytes_for(max_bytes: int) -> int:
+    """Segments small enough that drained ones are deleted long before the spool is full."""
+    return max(64 * 1024, min(64 * 1024 * 1024, max_bytes // 16))
+
+
+class KafkaSpool:
+    """`SpanExporter` of `prela collector`: spool the request, answer; a task sends it to Kafka."""
+
+    def __init__(
+        self,
+        wal: WriteAheadLog,
+        sender: KafkaSender,
+        config: KafkaConfig,
+        max_bytes: int,
+        read_bytes: int = 4 * 1024 * 1024,
+        max_backoff_s: float = 5.0,
+    ) -> None:
+        self._wal = wal
+        self._sender = sender
+        self._config = config
+        self._read_bytes = read_bytes
+        self._max_backoff_s = max_backoff_s
+        self._wakeup = asyncio.Event()
+        self._closing = False
+        self._task: asyncio.Task[None] | None = None
+        self._oldest_ns = 0  # appended-at of the oldest entry not yet acknowledged; 0 when none
+        self._refused_at: int | None = None  # the checkpoint when an append was last refused as full
+        self.sent_spans = 0
+        SPOOL_CAPACITY_BYTES.set(max_bytes)
+        SPOOL_BYTES.set_function(lambda: self._wal.size_bytes)
+        SPOOL_PENDING_REQUESTS.set_function(lambda: self.pending_requests)
+        SPOOL_OLDEST_AGE_SECONDS.set_function(self.oldest_age_s)
+
+    @property
+    def pending_requests(self) -> int:
+        """Requests in the spool that Kafka has not acknowledged yet."""
+        return self._wal.last_lsn - self._wal.checkpointed
+
+    @property
+    def has_room(self) -> bool:
+        """False from a refusal (spool full) until Kafka took something from the spool."""
+        return self._refused_at is None or self._wal.checkpointed > self._refused_at
+
+    def oldest_age_s(self) -> float:
+        if not self._oldest_ns or not self.pending_requests:
+            return 0.0
+        return max(0.0, (time.time_ns() - self._oldest_ns) / 1e9)
+
+    async def export(
+        self,
+        project_id: str,
+        records: Sequence[SpanRecord],
+        whole_trace: bool = False,
+        raw: RawRequest | None = None,
+    ) -> None:
+        """Return once the spans are in the spool (Kafka is not waited for)."""
+        if not records:
+            return
+        if self._closing:
+            raise Unavailable("the collector is shutting down")
+        messages = encode_messages(project_id, records, self._config.max_message_bytes)
+        largest = max(len(value) for _, value in messages)
+        if largest > self._config.max_message_bytes + 60 * 1024:  # what the producer would refuse, as before
+            raise Unavailable(
+                f"a span of {largest} bytes exceeds the Kafka message limit "
+                f"(PRELA_KAFKA_MAX_MESSAGE_BYTES={self._config.max_message_bytes})"
+            )
+        kind = PayloadKind.SPOOL_TRACES if whole_trace else PayloadKind.SPOOL_SPANS
+        try:
+            self._wal.append(kind, project_id, encode_entry(len(records), messages, time.time_ns()))
+        except WalFull as exc:
+            self._refused_at = self._wal.checkpointed
+            raise SpoolFull(f"the spool is full ({exc}): Kafka is not taking spans, retry later") from None
+        except OSError as exc:  # disk full, I/O error: not durable, so not accepted
+            logger.error("spool append failed error=%r", str(exc))
+            raise Unavailable(f"the spool cannot be written ({exc.strerror}), retry") from None
+        self._refused_at = None
+        SPOOL_APPENDED_SPANS.inc(len(records))
+        self._wakeup.set()
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="prela-spool-sender")
+
+    async def close(self, timeout_s: float) -> bool:
+        """Refuse new requests, send what the spool holds for up to `timeout_s`; True when all was sent.
+
+        What Kafka did not take stays in the spool for the next start.
+        """
+        self._closing = True
+        self._wakeup.set()
+        if self._task is not None:
+            with contextlib.suppress(TimeoutError, asyncio.CancelledError):
+                await asyncio.wait_for(self._task, timeout_s)
+        return self.pending_requests == 0
+
+    async def _run(self) -> None:
+        reader = self._wal.reader(self._wal.checkpointed)
+        try:
+            await self._send_in_order(reader)
+        finally:
+            reader.close()
+
+    async def _send_in_order(self, reader: WalReader) -> None:
+        backoff = 0.1
+        while True:
+            self._wakeup.clear()
+            entries = reader.read(self._read_bytes)
+            if entries:
+                await self._send_until_acknowledged(entries)
+                continue
+            self._oldest_ns = 0
+            if self._closing:
+                return
+            if not self._sender.connected:  # connect (and create topics) while idle, for /health
+                try:
+                    await self._sender.connect()
+                    backoff = 0.1
+                except (KafkaError, TimeoutError, OSError) as exc:
+                    logger.warning("kafka not reachable retry_in_s=%.1f error=%r", backoff, str(exc)[:300])
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._wakeup.wait(), backoff)
+                    backoff = min(backoff * 2, self._max_backoff_s)
+                continue
+            await self._wakeup.wait()
+
+    async def _send_until_acknowledged(self, entries: list[WalEntry]) -> None:
+        messages: list[tuple[str, bytes, bytes]] = []
+        spans = 0
+        for i, entry in enumerate(entries):
+            appended_at_ns, count, pairs = decode_entry(entry.payload)
+            if i == 0:
+                self._oldest_ns = appended_at_ns
+            spans += count
+            topic = (
+                self._config.topic_traces
+                if entry.kind is PayloadKind.SPOOL_TRACES
+                else self._config.topic_spans
+            )
+            messages += ((topic, key, value) for key, value in pairs)
+        if not await self._deliver(messages, len(entries), spans):
+            # A message the broker refuses as too large (its limit is below ours) would block the spool
+            # forever: send one message at a time and leave out only those, logged with their trace id.
+            for message in messages:
+                if not await self._deliver([message], 1, 0):
+                    logger.error(
+                        "kafka refuses a message as too large: left out of the spool trace_id=%s bytes=%d "
+                        "(raise the broker's message.max.bytes or lower PRELA_KAFKA_MAX_MESSAGE_BYTES)",
+                        message[1].decode(errors="replace"), len(message[2]),
+                    )  # fmt: skip
+                    EXPORTER_FAILED_SPANS.labels("kafka").inc(len(decode_batch(message[2])[1]))
+        self._wal.checkpoint(entries[-1].lsn)
+        self.sent_spans += spans
+        EXPORTER_SENT_SPANS.labels("kafka").inc(spans)
+        SPOOL_DRAINED_SPANS.inc(spans)
+
+    async def _deliver(self, messages: list[tuple[str, bytes, bytes]], requests: int, spans: int) -> bool:
+        """Send until Kafka acknowledged (True), backing off while it is away; False: a message is too large."""
+        backoff = 0.1
+        failures = 0
+        while True:
+            try:
+                await self._sender.send(messages)
+                break
+            except MessageSizeTooLargeError:
+                return False
+            except (KafkaError, TimeoutError, OSError) as exc:
+                failures += 1
+                logger.warning(
+                    "kafka did not acknowledge spooled requests=%d spans=%d attempt=%d retry_in_s=%.1f "
+                    "pending_requests=%d error=%r",
+                    requests, spans, failures, backoff, self.pending_requests, f"{type(exc).__name__}: {exc}"[:300],
+                )  # fmt: skip
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, self._max_backoff_s)
+        if failures:
+            logger.info("kafka acknowledged again after attempts=%d", failures + 1)
+        return True
