@@ -15,6 +15,7 @@ the same fields given as top-level span keys win.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import orjson
@@ -27,6 +28,7 @@ from prela.model.span import SPAN_TYPES, SpanRecord
 from prela.model.timestamps import MAX_TIME_NS, parse_timestamp
 
 _MAX_ID_LENGTH = 128
+_HEX = re.compile(r"[0-9a-fA-F]+")
 _STATUSES = {"SUCCESS": "SUCCESS", "OK": "SUCCESS", "UNSET": "SUCCESS", "ERROR": "ERROR"}
 _KINDS = frozenset(SPAN_KINDS)
 _INT_FIELDS = ("input_tokens", "output_tokens", "total_tokens")
@@ -61,6 +63,13 @@ def _id(value: Any, path: str, required: bool = True) -> str:
             f"{path}: {value!r} is not an id (a printable string of 1..{_MAX_ID_LENGTH} characters)"
         )
     return value
+
+
+def _trace_id(value: Any, path: str) -> str:
+    """A trace id; one shaped like an OTLP trace id (32 hex digits) is kept in lower case, as OTLP
+    ids are stored and as the query API looks them up."""
+    text = _id(value, path)
+    return text.lower() if len(text) == 32 and _HEX.fullmatch(text) else text
 
 
 def _string(value: Any, path: str, default: str = "") -> str:
@@ -193,7 +202,7 @@ def _map_span(
         raise InvalidPayload(f"{path}: expected an object, got {type(span).__name__}")
     span_id = _id(span.get("span_id"), f"{path}.span_id")
     span_trace_id = span.get("trace_id")
-    if span_trace_id is not None and span_trace_id != trace_id:
+    if span_trace_id is not None and _trace_id(span_trace_id, f"{path}.trace_id") != trace_id:
         raise InvalidPayload(f"{path}.trace_id: {span_trace_id!r} differs from the trace's {trace_id!r}")
     name = span.get("name")
     if not isinstance(name, str) or not name:
@@ -328,7 +337,7 @@ def map_prela_trace(doc: dict[str, Any], project_id: str) -> tuple[str, list[Spa
     """Validate a Prela JSON trace and map its spans; InvalidPayload names the field and value."""
     if not isinstance(doc, dict):
         raise InvalidPayload(f"body: expected a JSON object, got {type(doc).__name__}")
-    trace_id = _id(doc.get("trace_id"), "trace_id")
+    trace_id = _trace_id(doc.get("trace_id"), "trace_id")
     service_name = _string(doc.get("service_name"), "service_name") or cv.DEFAULT_SERVICE_NAME
     for key in ("started_at", "completed_at"):
         if doc.get(key) is not None:

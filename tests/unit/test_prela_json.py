@@ -382,3 +382,11 @@ def test_the_last_storable_nanosecond_is_accepted() -> None:
     doc = with_span(started_at="2262-04-11T23:47:16.854775807Z", ended_at=None, duration_ms=None)
     record = first_span(doc)
     assert (record.started_at_ns, record.ended_at_ns) == (2**63 - 1, 2**63 - 1)
+
+
+def test_a_trace_id_shaped_like_an_otlp_id_is_stored_in_lower_case() -> None:
+    # the query API looks 32-hex-digit ids up in lower case: stored otherwise, the trace is unreadable
+    doc = seed()
+    doc["trace_id"] = doc["spans"][0]["trace_id"] = "5B8EFFF798038103D269B633813FC60C"
+    trace_id, records = map_prela_trace(doc, "p")
+    assert (trace_id, records[0].trace_id) == ("5b8efff798038103d269b633813fc60c",) * 2
