@@ -486,18 +486,28 @@ json_any_values = st.recursive(
 )
 
 
-def _nested_json_any(depth: int) -> dict[str, Any]:
-    value: dict[str, Any] = {"stringValue": "leaf"}
-    for _ in range(depth):
-        value = {"arrayValue": {"values": [value]}}
-    return value
+class NestedAnyValue:
+    """An AnyValue `depth` arrays deep, expanded only when the body is written (so that a failing
+    example prints as `NestedAnyValue(280)`, not as a structure too deep to print)."""
+
+    def __init__(self, depth: int) -> None:
+        self.depth = depth
+
+    def __repr__(self) -> str:
+        return f"NestedAnyValue({self.depth})"
+
+    def expand(self) -> dict[str, Any]:
+        value: dict[str, Any] = {"stringValue": "leaf"}
+        for _ in range(self.depth):
+            value = {"arrayValue": {"values": [value]}}
+        return value
 
 
 json_attributes = st.lists(
     st.builds(
         lambda k, v: {"key": k, "value": v},
         texts,
-        rarely(st.one_of(json_junk, st.builds(_nested_json_any, st.integers(60, 300))), json_any_values),
+        rarely(st.one_of(json_junk, st.builds(NestedAnyValue, st.integers(60, 300))), json_any_values),
     ),
     max_size=5,
 )
@@ -536,7 +546,7 @@ otlp_json_docs = st.builds(
 
 def _json_body(doc: Any) -> bytes:
     # The stdlib writes what orjson would refuse to (NaN, integers beyond 64 bits): good input here.
-    return json.dumps(doc).encode()
+    return json.dumps(doc, default=NestedAnyValue.expand).encode()
 
 
 @FUZZ
