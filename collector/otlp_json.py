@@ -1,9 +1,14 @@
 """OTLP/JSON (a dict already parsed by orjson) → `ExportTraceServiceRequest`.
 
 Follows the OTLP/HTTP JSON encoding: trace/span ids are hex strings (not base64), keys are
-lowerCamelCase (the original proto field names are accepted too), enums are integers (or their
-names), 64-bit integers are strings or numbers, and unknown fields are ignored. A direct builder,
-not `json_format.ParseDict`: it is several times faster and its errors name the field path.
+lowerCamelCase (the original proto field names are accepted too), enums are integers (their
+names are taken too, leniently: the spec has senders write integers), 64-bit integers are
+strings or numbers, and unknown fields are ignored. A direct builder, not
+`json_format.ParseDict`: it is several times faster and its errors name the field path.
+
+Every number is checked against its field's type (uint32, fixed64, int64, double, the enum's
+values) and AnyValues nest at most MAX_ANY_DEPTH deep, so that no value reaches a protobuf setter
+or the stored JSON that would raise there: a bad value is a 400 naming its path.
 
 Ids are only checked to be hex here; their lengths are checked per span by `mapping`, so one bad
 span is rejected alone (partial success) instead of failing the whole request.
