@@ -99,6 +99,9 @@ def _first(attrs: dict[str, Any], keys: tuple[str, ...]) -> Any:
 
 
 MAX_COUNT = 2**63 - 1  # token counts are stored as UInt64; a value outside [0, 2^63) is not a count
+# A sender's cost per span: far above any real one, and low enough that a trace's or a page's sum
+# stays finite (two spans of 1e308 summed to inf, which no JSON answer of the query API can carry).
+MAX_COST_USD = 1e12
 
 
 def _first_int(attrs: dict[str, Any], keys: tuple[str, ...]) -> int | None:
@@ -120,14 +123,14 @@ def _first_int(attrs: dict[str, Any], keys: tuple[str, ...]) -> int | None:
 
 
 def _as_float(value: Any) -> float | None:
-    """A finite, non-negative amount, else None (NaN, infinities and negatives are not costs)."""
+    """An amount in [0, MAX_COST_USD], else None (NaN, infinities, negatives, 1e300 are not costs)."""
     if isinstance(value, bool) or value is None:
         return None
     try:
         number = float(value)
     except (TypeError, ValueError, OverflowError):
         return None
-    return number if 0.0 <= number < float("inf") else None
+    return number if 0.0 <= number <= MAX_COST_USD else None
 
 
 def _text(value: Any) -> str:

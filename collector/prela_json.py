@@ -22,7 +22,7 @@ import orjson
 
 from prela.collector import conventions as cv
 from prela.collector.errors import InvalidPayload
-from prela.collector.mapping import MAX_COUNT, SPAN_KINDS, lift_llm_fields
+from prela.collector.mapping import MAX_COST_USD, MAX_COUNT, SPAN_KINDS, lift_llm_fields
 from prela.collector.pricing import cost_usd
 from prela.model.span import SPAN_TYPES, SpanRecord
 from prela.model.timestamps import MAX_TIME_NS, parse_timestamp
@@ -289,9 +289,11 @@ def _map_span(
         if (
             isinstance(explicit_cost, bool)
             or not isinstance(explicit_cost, int | float)
-            or not 0 <= explicit_cost < float("inf")
+            or not 0 <= explicit_cost <= MAX_COST_USD
         ):
-            raise InvalidPayload(f"{path}.cost_usd: {explicit_cost!r} is not a finite non-negative number")
+            raise InvalidPayload(
+                f"{path}.cost_usd: {explicit_cost!r} is not a number of dollars from 0 to {MAX_COST_USD:.0e}"
+            )
         cost = float(explicit_cost)
     elif (overridden or counts != [None, None, None]) and model and (input_tokens or output_tokens):
         cost = cost_usd(model, input_tokens, output_tokens, cache_read, cache_write)

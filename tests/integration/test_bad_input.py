@@ -265,3 +265,18 @@ def test_grpc_gzip_bomb_is_resource_exhausted(prela_serve: PrelaServer) -> None:
             call(bomb, timeout=30)
     assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
     assert "Decompressed message larger than max" in (caught.value.details() or "")
+
+
+def test_costs_whose_sum_overflows_are_not_taken_and_the_trace_stays_readable(
+    prela_serve: PrelaServer,
+) -> None:
+    # two spans of 1.7e308 summed to inf: the trace and the project's trace list answered 500
+    trace_id = os.urandom(16)
+    spans = [span(trace_id, os.urandom(8), name) for name in ("a", "b")]
+    for costly in spans:
+        costly.attributes.add(key="llm.cost.total").value.double_value = 1.7e308
+    response = post(prela_serve, request_of(*spans).SerializeToString(), "application/x-protobuf")
+    assert response.status_code == 200
+    trace = wait_for_trace(prela_serve, trace_id.hex(), 2)
+    assert [s["cost_usd"] for s in trace["spans"]] == [0.0, 0.0]
+    assert httpx.get(f"{prela_serve.query_url}/api/v1/traces", timeout=30).status_code == 200

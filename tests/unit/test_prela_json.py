@@ -340,7 +340,12 @@ def test_missing_service_name_is_unknown_service() -> None:
         (lambda d: d["spans"][0].update(model=4), "spans[0].model: 4 is not a string"),
         (
             lambda d: d["spans"][0].update(cost_usd=-0.1),
-            "spans[0].cost_usd: -0.1 is not a finite non-negative number",
+            "spans[0].cost_usd: -0.1 is not a number of dollars from 0 to 1e+12",
+        ),
+        (
+            # two such spans summed to inf: the trace and the project's trace list answered 500
+            lambda d: d["spans"][0].update(cost_usd=1.7e308),
+            "spans[0].cost_usd: 1.7e+308 is not a number of dollars from 0 to 1e+12",
         ),
     ],
 )
