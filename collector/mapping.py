@@ -18,6 +18,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from prela.collector import conventions as cv
 from prela.collector.pricing import cost_usd
 from prela.model.span import COST_DECIMALS, MAX_COST_USD, SPAN_TYPES, SpanRecord
+from prela.model.timestamps import MAX_TIME_NS
 
 MAX_ERRORS = 5
 
@@ -97,7 +98,6 @@ def _first(attrs: dict[str, Any], keys: tuple[str, ...]) -> Any:
     return None
 
 
-MAX_TIME_NS = 2**63 - 1  # DateTime64(9) ends here (2262-04-11)
 MAX_COUNT = 2**63 - 1  # token counts are stored as UInt64; a value outside [0, 2^63) is not a count
 
 
@@ -272,7 +272,11 @@ def _gen_ai_input(attrs: dict[str, Any]) -> str | None:
             combined.extend(parsed)
         else:
             combined.append(parsed)
-    return _json(combined)
+    try:
+        return _json(combined)
+    except TypeError:  # text that parses into JSON nested deeper than orjson writes: keep it as text
+        as_text = [{"role": "system", "content": str(instructions)}]
+        return _json(as_text if messages is None else [*as_text, {"content": str(messages)}])
 
 
 def _content(

@@ -111,9 +111,11 @@ class OtlpHttpReceiver:
 
     async def _traces(self, request: Request) -> Response:
         media = _media_type(request)
-        as_json = media == JSON
+        # Errors answer in the request's encoding: a protobuf Status to protobuf requests, else JSON
+        # (also for a missing or unknown Content-Type, so that a person can read why).
+        as_json = media not in _PROTOBUF_TYPES
         try:
-            if media not in _PROTOBUF_TYPES and not as_json:
+            if media != JSON and media not in _PROTOBUF_TYPES:
                 raise UnsupportedMediaType(
                     f"Content-Type {media or '(none)'!r} is not supported; send {PROTOBUF} or {JSON}"
                 )

@@ -1,9 +1,14 @@
 """OTLP/JSON (a dict already parsed by orjson) → `ExportTraceServiceRequest`.
 
 Follows the OTLP/HTTP JSON encoding: trace/span ids are hex strings (not base64), keys are
-lowerCamelCase (the original proto field names are accepted too), enums are integers (or their
-names), 64-bit integers are strings or numbers, and unknown fields are ignored. A direct builder,
-not `json_format.ParseDict`: it is several times faster and its errors name the field path.
+lowerCamelCase (the original proto field names are accepted too), enums are integers (their
+names are taken too, leniently: the spec has senders write integers), 64-bit integers are
+strings or numbers, and unknown fields are ignored. A direct builder, not
+`json_format.ParseDict`: it is several times faster and its errors name the field path.
+
+Every number is checked against its field's type (uint32, fixed64, int64, double, the enum's
+values) and AnyValues nest at most MAX_ANY_DEPTH deep, so that no value reaches a protobuf setter
+or the stored JSON that would raise there: a bad value is a 400 naming its path.
 
 Ids are only checked to be hex here; their lengths are checked per span by `mapping`, so one bad
 span is rejected alone (partial success) instead of failing the whole request.
@@ -14,6 +19,7 @@ from __future__ import annotations
 import base64
 import binascii
 import math
+import re
 from typing import Any
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
@@ -24,6 +30,13 @@ from prela.collector.errors import InvalidPayload
 _SPAN_KIND_NAMES: dict[str, int] = dict(Span.SpanKind.items())
 _STATUS_CODE_NAMES: dict[str, int] = dict(Status.StatusCode.items())
 _FLOAT_WORDS = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
+_INTEGER_TEXT = re.compile(r"-?[0-9]+")
+_DOUBLE_TEXT = re.compile(r"-?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?")
+_HEX = re.compile(r"(?:[0-9a-fA-F]{2})+")
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+# AnyValue arrays / kvlists nested deeper than this are refused: the protobuf decoder stops at 100
+# messages (~47 AnyValue levels), and orjson writes at most 254 levels of the stored JSON.
+MAX_ANY_DEPTH = 64
 
 
 def _get(obj: dict[str, Any], camel: str, snake: str) -> Any:
@@ -53,36 +66,55 @@ def _str(value: Any, path: str) -> str:
     return value  # type: ignore[no-any-return]
 
 
-def _uint(value: Any, path: str) -> int:
+def _integer(value: Any, path: str) -> int:
+    """A JSON integer as proto3 JSON writes one: a number or its decimal text (`"123"`, `-5`).
+
+    Floats are taken only when integral (`1e3`, `5.0`); booleans, fractions, `"1_000"`, `" 12"`
+    and anything else are refused by name.
+    """
+    if value.__class__ is int:
+        return value  # type: ignore[no-any-return]
+    if value.__class__ is str:
+        if _INTEGER_TEXT.fullmatch(value):
+            try:
+                return int(value)
+            except ValueError:  # more digits than Python converts (4300)
+                pass
+    elif value.__class__ is float and value.is_integer():  # NaN and infinities are not integral
+        return int(value)
+    raise InvalidPayload(f"{path}: {value!r} is not an integer")
+
+
+def _uint(value: Any, path: str, bits: int = 64) -> int:
+    """An unsigned field (uint32, fixed32, fixed64): refused when negative or wider than `bits`."""
     if value is None:
         return 0
-    if value.__class__ is int:
-        number = value
-    elif value.__class__ is str:
-        try:
-            number = int(value)
-        except ValueError:
-            raise InvalidPayload(f"{path}: {value!r} is not an integer") from None
-    elif value.__class__ is float and value.is_integer():
-        number = int(value)
-    else:
-        raise InvalidPayload(f"{path}: {value!r} is not an integer") from None
+    number = _integer(value, path)
     if number < 0:
         raise InvalidPayload(f"{path}: {value!r} must not be negative")
+    if number >> bits:
+        raise InvalidPayload(f"{path}: {value!r} does not fit in an unsigned {bits}-bit integer")
     return number
 
 
 def _int(value: Any, path: str) -> int:
-    if value.__class__ is int:
-        return value  # type: ignore[no-any-return]
+    """An int64 field."""
+    number = _integer(value, path)
+    if not _INT64_MIN <= number <= _INT64_MAX:
+        raise InvalidPayload(f"{path}: {value!r} does not fit in a signed 64-bit integer")
+    return number
+
+
+def _double(value: Any, path: str) -> float:
+    """A double: a JSON number, or its text (`"1.5"`, `"NaN"`, `"Infinity"`, `"-Infinity"`)."""
+    if value.__class__ is float or value.__class__ is int:
+        return float(value)
     if value.__class__ is str:
-        try:
-            return int(value)
-        except ValueError:
-            pass
-    elif value.__class__ is float and value.is_integer():
-        return int(value)
-    raise InvalidPayload(f"{path}: {value!r} is not an integer")
+        if value in _FLOAT_WORDS:
+            return _FLOAT_WORDS[value]
+        if _DOUBLE_TEXT.fullmatch(value):
+            return float(value)
+    raise InvalidPayload(f"{path}: {value!r} is not a number")
 
 
 def _hex_id(value: Any, path: str) -> bytes:
@@ -90,27 +122,30 @@ def _hex_id(value: Any, path: str) -> bytes:
         return b""
     if value.__class__ is not str:
         raise InvalidPayload(f"{path}: expected a hex string, got {type(value).__name__}")
-    try:
-        return bytes.fromhex(value)
-    except ValueError:
-        raise InvalidPayload(f"{path}: {value!r} is not hex") from None
+    if not _HEX.fullmatch(value):
+        raise InvalidPayload(f"{path}: {value!r} is not hex")
+    return bytes.fromhex(value)
 
 
 def _enum(value: Any, names: dict[str, int], path: str) -> int:
+    """An enum as its integer (OTLP/JSON) or, leniently, its name; values outside the enum are refused."""
     if value is None:
         return 0
-    if value.__class__ is int:
-        return value  # type: ignore[no-any-return]
-    if value.__class__ is str and value in names:
-        return names[value]
-    raise InvalidPayload(f"{path}: {value!r} is not a valid enum value (expected one of {sorted(names)})")
+    number = names.get(value) if value.__class__ is str else _integer(value, path)
+    if number is None or number not in names.values():
+        raise InvalidPayload(
+            f"{path}: {value!r} is not a valid enum value (expected one of {sorted(names.values())})"
+        )
+    return number
 
 
-def _fill_any(target: Any, value: Any, path: str) -> None:
+def _fill_any(target: Any, value: Any, path: str, depth: int = 0) -> None:
     """Fill the AnyValue message `target` from its OTLP/JSON form (`{"stringValue": ...}`)."""
     if value is None:
         return
     value = _object(value, path)
+    if depth > MAX_ANY_DEPTH:
+        raise InvalidPayload(f"{path}: values nested more than {MAX_ANY_DEPTH} levels deep")
     if not value:
         target.SetInParent()  # present but empty: an empty AnyValue (null), as json_format does
         return
@@ -124,26 +159,18 @@ def _fill_any(target: Any, value: Any, path: str) -> None:
                 raise InvalidPayload(f"{path}.boolValue: {item!r} is not a boolean")
             target.bool_value = item
         elif key in ("doubleValue", "double_value"):
-            if item.__class__ is float or item.__class__ is int:
-                target.double_value = item
-            elif item.__class__ is str and item in _FLOAT_WORDS:
-                target.double_value = _FLOAT_WORDS[item]
-            else:
-                try:
-                    target.double_value = float(item)
-                except (TypeError, ValueError):
-                    raise InvalidPayload(f"{path}.doubleValue: {item!r} is not a number") from None
+            target.double_value = _double(item, f"{path}.doubleValue")
         elif key in ("arrayValue", "array_value"):
             array = target.array_value
             array.SetInParent()
             values = _list(_object(item, f"{path}.arrayValue").get("values"), f"{path}.arrayValue.values")
             for i, element in enumerate(values):
-                _fill_any(array.values.add(), element, f"{path}.arrayValue.values[{i}]")
+                _fill_any(array.values.add(), element, f"{path}.arrayValue.values[{i}]", depth + 1)
         elif key in ("kvlistValue", "kvlist_value"):
             kvlist = target.kvlist_value
             kvlist.SetInParent()
             values = _list(_object(item, f"{path}.kvlistValue").get("values"), f"{path}.kvlistValue.values")
-            _fill_key_values(kvlist.values, values, f"{path}.kvlistValue.values")
+            _fill_key_values(kvlist.values, values, f"{path}.kvlistValue.values", depth + 1)
         elif key in ("bytesValue", "bytes_value"):
             try:
                 target.bytes_value = base64.b64decode(_str(item, f"{path}.bytesValue"), validate=True)
@@ -154,7 +181,7 @@ def _fill_any(target: Any, value: Any, path: str) -> None:
         return  # a oneof: the first known member is the value
 
 
-def _fill_key_values(target: Any, items: list[Any], path: str) -> None:
+def _fill_key_values(target: Any, items: list[Any], path: str, depth: int = 0) -> None:
     for i, item in enumerate(items):
         if item.__class__ is not dict:
             raise InvalidPayload(f"{path}[{i}]: expected an object, got {type(item).__name__}")
@@ -173,10 +200,10 @@ def _fill_key_values(target: Any, items: list[Any], path: str) -> None:
                 kv.value.string_value = string
                 continue
             number = value.get("intValue")
-            if number.__class__ is int:
+            if number.__class__ is int and _INT64_MIN <= number <= _INT64_MAX:
                 kv.value.int_value = number
                 continue
-        _fill_any(kv.value, value, f"{path}[{i}].value")
+        _fill_any(kv.value, value, f"{path}[{i}].value", depth)
 
 
 def _fill_attributes(target: Any, obj: dict[str, Any], path: str) -> None:
@@ -196,7 +223,7 @@ def _fill_span(span: Any, obj: dict[str, Any], path: str) -> None:
         span.trace_state = _str(trace_state, f"{path}.traceState")
     flags = obj.get("flags")
     if flags is not None:
-        span.flags = _uint(flags, f"{path}.flags")
+        span.flags = _uint(flags, f"{path}.flags", 32)
     span.name = _str(obj.get("name"), f"{path}.name")
     kind = obj.get("kind")
     if kind is not None:
@@ -210,7 +237,7 @@ def _fill_span(span: Any, obj: dict[str, Any], path: str) -> None:
     _fill_attributes(span.attributes, obj, path)
     dropped = _get(obj, "droppedAttributesCount", "dropped_attributes_count")
     if dropped:
-        span.dropped_attributes_count = _uint(dropped, f"{path}.droppedAttributesCount")
+        span.dropped_attributes_count = _uint(dropped, f"{path}.droppedAttributesCount", 32)
 
     events = obj.get("events")
     if events:
@@ -236,7 +263,7 @@ def _fill_span(span: Any, obj: dict[str, Any], path: str) -> None:
             _fill_attributes(link.attributes, link_obj, link_path)
             link_flags = link_obj.get("flags")
             if link_flags is not None:
-                link.flags = _uint(link_flags, f"{link_path}.flags")
+                link.flags = _uint(link_flags, f"{link_path}.flags", 32)
 
     status = obj.get("status")
     if status is not None:

@@ -15,7 +15,7 @@ the same fields given as top-level span keys win.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import re
 from typing import Any
 
 import orjson
@@ -25,22 +25,33 @@ from prela.collector.errors import InvalidPayload
 from prela.collector.mapping import MAX_COUNT, SPAN_KINDS, context_fields, lift_llm_fields
 from prela.collector.pricing import cost_usd
 from prela.model.span import COST_DECIMALS, MAX_COST_USD, SPAN_TYPES, SpanRecord
+from prela.model.timestamps import MAX_TIME_NS, parse_timestamp
 
 _MAX_ID_LENGTH = 128
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_HEX = re.compile(r"[0-9a-fA-F]+")
 _STATUSES = {"SUCCESS": "SUCCESS", "OK": "SUCCESS", "UNSET": "SUCCESS", "ERROR": "ERROR"}
 _KINDS = frozenset(SPAN_KINDS)
 _INT_FIELDS = ("input_tokens", "output_tokens", "total_tokens")
 _TEXT_FIELDS = ("model", "provider", "input", "output")
 
 
+# The seed's trace fields; an OTLP ExportTraceServiceRequest has none of them (only resourceSpans).
+_TRACE_FIELDS = frozenset(
+    ("trace_id", "service_name", "started_at", "completed_at", "duration_ms", "status", "spans")
+)
+
+
 def is_prela_trace(doc: object) -> bool:
-    """True for the seed's payload: a JSON object with a "spans" list and no resourceSpans."""
+    """True for the seed's payload: a JSON object with any of its trace fields and no resourceSpans.
+
+    So `{"trace_id": "x"}` is a Prela trace without spans (refused), not an empty OTLP request,
+    while `{}` stays an empty OTLP request (accepted, as the OTLP spec asks).
+    """
     return (
         isinstance(doc, dict)
-        and isinstance(doc.get("spans"), list)
         and "resourceSpans" not in doc
         and "resource_spans" not in doc
+        and not _TRACE_FIELDS.isdisjoint(doc)
     )
 
 
@@ -54,6 +65,13 @@ def _id(value: Any, path: str, required: bool = True) -> str:
     return value
 
 
+def _trace_id(value: Any, path: str) -> str:
+    """A trace id; one shaped like an OTLP trace id (32 hex digits) is kept in lower case, as OTLP
+    ids are stored and as the query API looks them up."""
+    text = _id(value, path)
+    return text.lower() if len(text) == 32 and _HEX.fullmatch(text) else text
+
+
 def _string(value: Any, path: str, default: str = "") -> str:
     if value is None:
         return default
@@ -62,47 +80,13 @@ def _string(value: Any, path: str, default: str = "") -> str:
     return value
 
 
-def epoch_number_to_ns(value: float) -> int:
-    """An epoch number in s, ms, µs or ns, told apart by magnitude (seconds stay below 1e11, i.e.
-    until year 5138; milliseconds below 1e14; microseconds below 1e17; larger values are ns)."""
-    magnitude = abs(value)
-    if magnitude < 1e11:
-        return round(value * 1_000_000_000)
-    if magnitude < 1e14:
-        return round(value * 1_000_000)
-    if magnitude < 1e17:
-        return round(value * 1_000)
-    return int(value)
-
-
 def timestamp_ns(value: Any, path: str) -> int:
-    """ISO-8601 (with `Z` or an offset; naive means UTC) or an epoch number → ns since the epoch."""
-    if isinstance(value, bool):
-        raise InvalidPayload(f"{path}: {value!r} is not an ISO-8601 timestamp")
-    if isinstance(value, int | float):
-        if value != value or value in (float("inf"), float("-inf")):
-            raise InvalidPayload(f"{path}: {value!r} is not a timestamp")
-        return epoch_number_to_ns(value)
-    if not isinstance(value, str):
-        raise InvalidPayload(f"{path}: {value!r} is not an ISO-8601 timestamp")
+    """ISO-8601 (with `Z` or an offset; naive means UTC) or an epoch number → ns since the epoch,
+    within what the store holds (`prela.model.timestamps`: the one parser and its bounds)."""
     try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        raise InvalidPayload(f"{path}: {value!r} is not an ISO-8601 timestamp") from None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    delta = parsed - _EPOCH
-    ns = (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1_000
-    # datetime keeps microseconds; keep the nanosecond digits a sender wrote beyond them.
-    dot = value.find(".")
-    if dot > 0:
-        end = dot + 1
-        while end < len(value) and value[end].isdigit():
-            end += 1
-        extra = value[dot + 7 : min(end, dot + 10)]
-        if extra:
-            ns += int(extra.ljust(3, "0"))
-    return ns
+        return parse_timestamp(value)
+    except ValueError as exc:
+        raise InvalidPayload(f"{path}: {exc}") from None
 
 
 def _duration_ns(value: Any, path: str) -> int | None:
@@ -198,7 +182,7 @@ def _links(value: Any, path: str) -> list[dict[str, Any]]:
 def _json_text(value: Any, path: str) -> str:
     try:
         return orjson.dumps(value).decode()
-    except TypeError as exc:  # an integer beyond 64 bits, the one thing orjson cannot write
+    except TypeError as exc:  # nested deeper than orjson writes (254 levels)
         raise InvalidPayload(f"{path}: {exc}") from None
 
 
@@ -218,7 +202,7 @@ def _map_span(
         raise InvalidPayload(f"{path}: expected an object, got {type(span).__name__}")
     span_id = _id(span.get("span_id"), f"{path}.span_id")
     span_trace_id = span.get("trace_id")
-    if span_trace_id is not None and span_trace_id != trace_id:
+    if span_trace_id is not None and _trace_id(span_trace_id, f"{path}.trace_id") != trace_id:
         raise InvalidPayload(f"{path}.trace_id: {span_trace_id!r} differs from the trace's {trace_id!r}")
     name = span.get("name")
     if not isinstance(name, str) or not name:
@@ -234,6 +218,11 @@ def _map_span(
         ended = timestamp_ns(ended_value, f"{path}.ended_at")
     else:
         ended = started + (duration or 0)
+        if ended > MAX_TIME_NS:
+            raise InvalidPayload(
+                f"{path}.duration_ms: {span.get('duration_ms')!r} ends the span after "
+                "2262-04-11T23:47:16.854775807Z, the last time stored"
+            )
     if ended < started:
         raise InvalidPayload(f"{path}.ended_at: {ended_value!r} is before started_at {span['started_at']!r}")
 
@@ -244,6 +233,10 @@ def _map_span(
         raise InvalidPayload(f"{path}.attributes: expected an object, got {type(attributes).__name__}")
     events = _events(span.get("events"), f"{path}.events")
     links = _links(span.get("links"), f"{path}.links")
+    # Serialised before the LLM fields are lifted: what orjson cannot write is refused here, by name.
+    attributes_json = _json_text(attributes, f"{path}.attributes") if attributes else "{}"
+    events_json = _json_text(events, f"{path}.events") if events else "[]"
+    links_json = _json_text(links, f"{path}.links") if links else "[]"
 
     (
         lifted_type,
@@ -270,7 +263,7 @@ def _map_span(
             continue
         if not isinstance(value, str):
             if key in ("input", "output"):
-                value = orjson.dumps(value).decode()
+                value = _json_text(value, f"{path}.{key}")
             else:
                 raise InvalidPayload(f"{path}.{key}: {value!r} is not a string")
         if key == "model":
@@ -322,11 +315,11 @@ def _map_span(
         duration_ns=ended - started,
         status=_status(span.get("status"), f"{path}.status"),
         status_message=_string(span.get("status_message"), f"{path}.status_message"),
-        attributes=_json_text(attributes, f"{path}.attributes") if attributes else "{}",
+        attributes=attributes_json,
         resource_attributes=resource_json,
         scope_attributes="{}",
-        events=_json_text(events, f"{path}.events") if events else "[]",
-        links=_json_text(links, f"{path}.links") if links else "[]",
+        events=events_json,
+        links=links_json,
         provider=provider,
         model=model,
         request_model=request_model,
@@ -347,7 +340,7 @@ def map_prela_trace(doc: dict[str, Any], project_id: str) -> tuple[str, list[Spa
     """Validate a Prela JSON trace and map its spans; InvalidPayload names the field and value."""
     if not isinstance(doc, dict):
         raise InvalidPayload(f"body: expected a JSON object, got {type(doc).__name__}")
-    trace_id = _id(doc.get("trace_id"), "trace_id")
+    trace_id = _trace_id(doc.get("trace_id"), "trace_id")
     service_name = _string(doc.get("service_name"), "service_name") or cv.DEFAULT_SERVICE_NAME
     for key in ("started_at", "completed_at"):
         if doc.get(key) is not None:
@@ -355,6 +348,8 @@ def map_prela_trace(doc: dict[str, Any], project_id: str) -> tuple[str, list[Spa
     _duration_ns(doc.get("duration_ms"), "duration_ms")
     _status(doc.get("status"), "status")
     spans = doc.get("spans")
+    if spans is None:
+        raise InvalidPayload("spans: missing (a Prela trace carries a non-empty list of spans)")
     if not isinstance(spans, list):
         raise InvalidPayload(f"spans: expected a list, got {type(spans).__name__}")
     if not spans:

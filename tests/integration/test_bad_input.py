@@ -71,10 +71,87 @@ def test_json_that_is_not_an_object_is_400(prela_serve: PrelaServer) -> None:
     assert "must be an object" in response.json()["message"]
 
 
-def test_unsupported_content_type_is_415(prela_serve: PrelaServer) -> None:
+def test_unsupported_content_type_is_415_with_a_readable_json_status(prela_serve: PrelaServer) -> None:
     response = post(prela_serve, b"hello", "text/plain")
     assert response.status_code == 415
-    assert "text/plain" in Status.FromString(response.content).message
+    assert response.headers["content-type"] == "application/json"
+    assert response.json() == {
+        "code": 3,
+        "message": "Content-Type 'text/plain' is not supported; send application/x-protobuf or application/json",
+    }
+
+
+def test_missing_content_type_is_415_with_a_readable_json_status(prela_serve: PrelaServer) -> None:
+    response = httpx.post(f"{prela_serve.ingest_url}/v1/traces", content=b"\x0a\x00", timeout=30)
+    assert response.status_code == 415
+    assert response.json()["message"].startswith("Content-Type '(none)' is not supported")
+
+
+def test_float_timestamp_out_of_range_in_otlp_json_is_400_naming_the_field(prela_serve: PrelaServer) -> None:
+    doc = {
+        "resourceSpans": [{"scopeSpans": [{"spans": [
+            {"traceId": os.urandom(16).hex(), "spanId": os.urandom(8).hex(), "name": "x",
+             "startTimeUnixNano": 1e300, "endTimeUnixNano": "1700000000000000000"},
+        ]}]}]
+    }  # fmt: skip
+    response = post(prela_serve, orjson.dumps(doc), "application/json")
+    assert response.status_code == 400
+    assert response.headers.get("connection") != "close"  # a 500 made uvicorn close the connection
+    assert response.json()["message"] == (
+        "resourceSpans[0].scopeSpans[0].spans[0].startTimeUnixNano: 1e+300 does not fit in an unsigned "
+        "64-bit integer"
+    )
+
+
+def test_prela_span_after_the_last_storable_time_is_400_naming_span_and_field(
+    prela_serve: PrelaServer,
+) -> None:
+    doc = {
+        "trace_id": f"t-{os.urandom(4).hex()}",
+        "spans": [{"span_id": "s-1", "name": "x", "started_at": "9999-12-31T00:00:00Z"}],
+    }
+    response = post(prela_serve, orjson.dumps(doc), "application/json")
+    assert response.status_code == 400
+    assert response.json()["message"] == (
+        "spans[0].started_at: '9999-12-31T00:00:00Z' is out of range: a timestamp must be from "
+        "1970-01-01T00:00:00Z to 2262-04-11T23:47:16.854775807Z"
+    )
+
+
+def test_prela_trace_without_spans_is_400(prela_serve: PrelaServer) -> None:
+    response = post(prela_serve, b'{"trace_id": "x", "service_name": "s"}', "application/json")
+    assert response.status_code == 400
+    assert response.json()["message"] == "spans: missing (a Prela trace carries a non-empty list of spans)"
+
+
+def test_empty_otlp_json_request_is_accepted(prela_serve: PrelaServer) -> None:
+    response = post(prela_serve, b"{}", "application/json")
+    assert response.status_code == 200
+    assert response.json() == {"partialSuccess": {}}
+
+
+def test_span_after_the_last_storable_time_is_rejected_by_partial_success_over_grpc(
+    prela_serve: PrelaServer,
+) -> None:
+    late = span(os.urandom(16), os.urandom(8))
+    late.end_time_unix_nano = 2**63
+    response = ExportTraceServiceResponse.FromString(
+        grpc_export(prela_serve, request_of(late).SerializeToString())
+    )
+    assert response.partial_success.rejected_spans == 1
+    assert "2262-04-11" in response.partial_success.error_message
+
+
+def test_llm_attribute_whose_json_text_nests_too_deep_is_stored_over_grpc(prela_serve: PrelaServer) -> None:
+    # mapping parsed the text and could not write it back (orjson stops at 254 levels): was gRPC UNKNOWN
+    trace_id = os.urandom(16)
+    deep = span(trace_id, os.urandom(8))
+    deep.attributes.add(key="gen_ai.system_instructions").value.string_value = "[" * 300 + "]" * 300
+    response = ExportTraceServiceResponse.FromString(
+        grpc_export(prela_serve, request_of(deep).SerializeToString())
+    )
+    assert not response.HasField("partial_success")
+    wait_for_trace(prela_serve, trace_id.hex(), 1)
 
 
 def test_unsupported_content_encoding_is_415(prela_serve: PrelaServer) -> None:
@@ -188,3 +265,18 @@ def test_grpc_gzip_bomb_is_resource_exhausted(prela_serve: PrelaServer) -> None:
             call(bomb, timeout=30)
     assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
     assert "Decompressed message larger than max" in (caught.value.details() or "")
+
+
+def test_costs_whose_sum_overflows_are_not_taken_and_the_trace_stays_readable(
+    prela_serve: PrelaServer,
+) -> None:
+    # two spans of 1.7e308 summed to inf: the trace and the project's trace list answered 500
+    trace_id = os.urandom(16)
+    spans = [span(trace_id, os.urandom(8), name) for name in ("a", "b")]
+    for costly in spans:
+        costly.attributes.add(key="llm.cost.total").value.double_value = 1.7e308
+    response = post(prela_serve, request_of(*spans).SerializeToString(), "application/x-protobuf")
+    assert response.status_code == 200
+    trace = wait_for_trace(prela_serve, trace_id.hex(), 2)
+    assert [s["cost_usd"] for s in trace["spans"]] == [0.0, 0.0]
+    assert httpx.get(f"{prela_serve.query_url}/api/v1/traces", timeout=30).status_code == 200

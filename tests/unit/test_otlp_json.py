@@ -322,3 +322,111 @@ def test_invalid_documents_name_the_path(mutate: Any, message: str) -> None:
 def test_non_object_body_is_invalid() -> None:
     with pytest.raises(InvalidPayload, match=r"^body: expected a JSON object, got list$"):
         otlp_json_to_request([])  # type: ignore[arg-type]
+
+
+SPAN_PATH = "resourceSpans[0].scopeSpans[0].spans[0]"
+
+
+def _span0(doc: dict[str, Any]) -> dict[str, Any]:
+    return doc["resourceSpans"][0]["scopeSpans"][0]["spans"][0]  # type: ignore[no-any-return]
+
+
+def _nested_array(depth: int) -> dict[str, Any]:
+    value: dict[str, Any] = {"stringValue": "leaf"}
+    for _ in range(depth):
+        value = {"arrayValue": {"values": [value]}}
+    return value
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("startTimeUnixNano", 1e300, "1e+300 does not fit in an unsigned 64-bit integer"),
+        ("startTimeUnixNano", 2**64, "18446744073709551616 does not fit in an unsigned 64-bit integer"),
+        ("startTimeUnixNano", "18446744073709551616", "does not fit in an unsigned 64-bit integer"),
+        ("endTimeUnixNano", -1, "-1 must not be negative"),
+        ("endTimeUnixNano", "-5", "'-5' must not be negative"),
+        ("startTimeUnixNano", 1.5, "1.5 is not an integer"),
+        ("startTimeUnixNano", True, "True is not an integer"),
+        ("startTimeUnixNano", "1_000", "'1_000' is not an integer"),
+        ("startTimeUnixNano", " 12", "' 12' is not an integer"),
+        ("startTimeUnixNano", "1" * 5000, "is not an integer"),
+        ("startTimeUnixNano", {"n": 1}, "{'n': 1} is not an integer"),
+        ("flags", 2**32, "4294967296 does not fit in an unsigned 32-bit integer"),
+        ("droppedAttributesCount", -3, "-3 must not be negative"),
+        ("kind", 6, "6 is not a valid enum value (expected one of [0, 1, 2, 3, 4, 5])"),
+        ("kind", 2**40, "1099511627776 is not a valid enum value"),
+        ("kind", -1, "-1 is not a valid enum value"),
+        ("kind", "2", "'2' is not a valid enum value"),
+        ("kind", False, "False is not an integer"),
+        ("status", {"code": 3}, "3 is not a valid enum value (expected one of [0, 1, 2])"),
+        ("traceId", "5b8efff798038103 d269b633813fc60c", "is not hex"),
+        ("traceId", "abc", "'abc' is not hex"),
+        ("parentSpanId", ["ab"], "expected a hex string, got list"),
+    ],
+)
+def test_numbers_and_ids_a_field_cannot_hold_are_400_naming_the_field(
+    field: str, value: Any, message: str
+) -> None:
+    doc = camel_doc()
+    _span0(doc)[field] = value
+    with pytest.raises(InvalidPayload) as raised:
+        otlp_json_to_request(doc)
+    assert str(raised.value).startswith(f"{SPAN_PATH}.{field}")
+    assert message in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ({"intValue": 2**63}, "intValue: 9223372036854775808 does not fit in a signed 64-bit integer"),
+        ({"intValue": "-9223372036854775809"}, "does not fit in a signed 64-bit integer"),
+        ({"intValue": 1e300}, "intValue: 1e+300 does not fit in a signed 64-bit integer"),
+        ({"intValue": 2.5}, "intValue: 2.5 is not an integer"),
+        ({"doubleValue": True}, "doubleValue: True is not a number"),
+        ({"doubleValue": "1_0"}, "doubleValue: '1_0' is not a number"),
+        ({"doubleValue": [1]}, "doubleValue: [1] is not a number"),
+        ({"boolValue": 1}, "boolValue: 1 is not a boolean"),
+        ({"arrayValue": []}, "arrayValue: expected an object, got list"),
+        ({"kvlistValue": {"values": [{"key": 1}]}}, "kvlistValue.values[0].key: expected a string, got int"),
+        (_nested_array(65), "values nested more than 64 levels deep"),
+    ],
+)
+def test_attribute_values_a_field_cannot_hold_are_400_naming_the_path(value: Any, message: str) -> None:
+    doc = camel_doc()
+    _span0(doc)["attributes"] = [{"key": "k", "value": value}]
+    with pytest.raises(InvalidPayload) as raised:
+        otlp_json_to_request(doc)
+    assert str(raised.value).startswith(f"{SPAN_PATH}.attributes[0].value")
+    assert message in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ({"intValue": 2**63 - 1}, 2**63 - 1),
+        ({"intValue": "-9223372036854775808"}, -(2**63)),
+        ({"intValue": 1e3}, 1000),
+        ({"doubleValue": "Infinity"}, float("inf")),
+        ({"doubleValue": "-2.5e3"}, -2500.0),
+        ({"doubleValue": 7}, 7.0),
+    ],
+)
+def test_every_proto3_json_form_of_a_number_in_range_is_accepted(value: Any, expected: Any) -> None:
+    doc = camel_doc()
+    _span0(doc)["attributes"] = [{"key": "k", "value": value}]
+    attribute = otlp_json_to_request(doc).resource_spans[0].scope_spans[0].spans[0].attributes[0]
+    assert getattr(attribute.value, attribute.value.WhichOneof("value")) == expected
+
+
+def test_the_largest_unsigned_values_are_accepted() -> None:
+    doc = camel_doc()
+    _span0(doc).update(startTimeUnixNano="18446744073709551615", flags=2**32 - 1, kind=5.0)
+    span = otlp_json_to_request(doc).resource_spans[0].scope_spans[0].spans[0]
+    assert (span.start_time_unix_nano, span.flags, span.kind) == (2**64 - 1, 2**32 - 1, 5)
+
+
+def test_values_nested_64_levels_deep_are_accepted() -> None:
+    doc = camel_doc()
+    _span0(doc)["attributes"] = [{"key": "k", "value": _nested_array(64)}]
+    assert otlp_json_to_request(doc).resource_spans[0].scope_spans[0].spans[0].attributes[0].key == "k"

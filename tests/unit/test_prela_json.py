@@ -27,6 +27,13 @@ def first_span(doc: dict[str, Any]) -> SpanRecord:
     return map_prela_trace(doc, "proj-1")[1][0]
 
 
+def _nested(depth: int) -> list[Any]:
+    value: list[Any] = []
+    for _ in range(depth - 1):
+        value = [value]
+    return value
+
+
 def with_span(**changes: Any) -> dict[str, Any]:
     doc = seed()
     doc["spans"][0].update(changes)
@@ -84,8 +91,8 @@ def test_seed_payload_is_a_prela_trace() -> None:
     [
         {"resourceSpans": [], "spans": []},
         {"resource_spans": [], "spans": []},
-        {"spans": "not a list"},
-        {"trace_id": "x"},
+        {},
+        {"unknownField": 1},
         [{"spans": []}],
         "spans",
         None,
@@ -93,6 +100,20 @@ def test_seed_payload_is_a_prela_trace() -> None:
 )
 def test_other_shapes_are_not_prela_traces(doc: object) -> None:
     assert is_prela_trace(doc) is False
+
+
+@pytest.mark.parametrize(
+    "doc",
+    [
+        {"trace_id": "x", "service_name": "s"},
+        {"spans": "not a list"},
+        {"service_name": "s"},
+        {"started_at": "2025-01-27T10:00:00Z"},
+    ],
+)
+def test_a_body_with_any_prela_trace_field_is_a_prela_trace(doc: object) -> None:
+    # so that a trace without its spans is refused instead of read as an empty OTLP request
+    assert is_prela_trace(doc) is True
 
 
 def test_project_id_comes_from_the_argument() -> None:
@@ -240,7 +261,7 @@ def test_missing_service_name_is_unknown_service() -> None:
         (lambda d: d.update(trace_id="x" * 129), "trace_id: 'xxxx"),
         (lambda d: d.update(trace_id="a\nb"), "trace_id: 'a\\nb' is not an id"),
         (lambda d: d.update(spans={"0": {}}), "spans: expected a list, got dict"),
-        (lambda d: d.pop("spans"), "spans: expected a list, got NoneType"),
+        (lambda d: d.pop("spans"), "spans: missing (a Prela trace carries a non-empty list of spans)"),
         (lambda d: d.update(spans=[]), "spans: must not be empty"),
         (lambda d: d.update(started_at="yesterday"), "started_at: 'yesterday' is not an ISO-8601 timestamp"),
         (lambda d: d.update(status="MAYBE"), "status: 'MAYBE' is not a status (expected SUCCESS or ERROR)"),
@@ -255,6 +276,43 @@ def test_missing_service_name_is_unknown_service() -> None:
         (
             lambda d: d["spans"][0].update(started_at="2025-13-01"),
             "spans[0].started_at: '2025-13-01' is not an ISO-8601 timestamp",
+        ),
+        (
+            lambda d: d["spans"][0].update(started_at="9999-12-31T00:00:00Z"),
+            "spans[0].started_at: '9999-12-31T00:00:00Z' is out of range: a timestamp must be from "
+            "1970-01-01T00:00:00Z to 2262-04-11T23:47:16.854775807Z",
+        ),
+        (
+            lambda d: d["spans"][0].update(ended_at="2262-04-11T23:47:16.854775808Z"),
+            "spans[0].ended_at: '2262-04-11T23:47:16.854775808Z' is out of range",
+        ),
+        (
+            lambda d: d["spans"][0].update(started_at="1969-12-31T23:59:59Z"),
+            "spans[0].started_at: '1969-12-31T23:59:59Z' is out of range",
+        ),
+        (lambda d: d["spans"][0].update(started_at=-1), "spans[0].started_at: -1 is out of range"),
+        (lambda d: d["spans"][0].update(started_at=1e300), "spans[0].started_at: 1e+300 is out of range"),
+        (
+            lambda d: d.update(completed_at="9999-12-31T00:00:00Z"),
+            "completed_at: '9999-12-31T00:00:00Z' is out",
+        ),
+        (
+            lambda d: d["spans"][0].update(
+                started_at="2262-04-11T23:47:16Z", ended_at=None, duration_ms=1000
+            ),
+            "spans[0].duration_ms: 1000 ends the span after 2262-04-11T23:47:16.854775807Z",
+        ),
+        (
+            lambda d: d["spans"][0]["events"].append({"name": "e", "timestamp": "9999-01-01T00:00:00Z"}),
+            "spans[0].events[0].timestamp: '9999-01-01T00:00:00Z' is out of range",
+        ),
+        (
+            lambda d: d["spans"][0].update(attributes={"deep": _nested(300)}),
+            "spans[0].attributes: Recursion limit reached",
+        ),
+        (
+            lambda d: d["spans"][0].update(output=_nested(300)),
+            "spans[0].output: Recursion limit reached",
         ),
         (
             lambda d: d["spans"][0].update(ended_at="2025-01-27T09:00:00Z"),
@@ -284,6 +342,11 @@ def test_missing_service_name_is_unknown_service() -> None:
             lambda d: d["spans"][0].update(cost_usd=-0.1),
             "spans[0].cost_usd: -0.1 is not a number from 0 to 1000000 (USD)",
         ),
+        (
+            # two such spans summed to inf: the trace and the project's trace list answered 500
+            lambda d: d["spans"][0].update(cost_usd=1.7e308),
+            "spans[0].cost_usd: 1.7e+308 is not a number from 0 to 1000000 (USD)",
+        ),
     ],
 )
 def test_invalid_payloads_name_the_field_and_value(mutate: Any, message: str) -> None:
@@ -297,3 +360,38 @@ def test_invalid_payloads_name_the_field_and_value(mutate: Any, message: str) ->
 def test_non_object_body_is_invalid() -> None:
     with pytest.raises(InvalidPayload, match=r"^body: expected a JSON object, got list$"):
         map_prela_trace([], "p")  # type: ignore[arg-type]
+
+
+def test_instructions_whose_text_nests_deeper_than_json_can_be_written_are_kept_as_text() -> None:
+    deep_text = "[" * 300 + "]" * 300
+    record = first_span(with_span(attributes={"gen_ai.system_instructions": deep_text}))
+    assert json.loads(record.input) == [{"role": "system", "content": deep_text}]
+
+
+@pytest.mark.parametrize(
+    ("value", "ns"),
+    [
+        (1737972000.123, T0 + 123_000_000),  # the decimal written, not the binary float's digits
+        (1737972000123, T0 + 123_000_000),  # milliseconds
+        ("1737972000.123456789", T0 + 123_456_789),  # epoch text keeps every digit
+        ("2025-01-27T10:00:00.1234567891Z", T0 + 123_456_789),  # finer than 1 ns: truncated
+        ("2025-01-27T11:00:00.5+01:00", T0 + 500_000_000),
+    ],
+)
+def test_timestamps_are_read_exactly_to_the_nanosecond(value: object, ns: int) -> None:
+    record = first_span(with_span(started_at=value, ended_at=None, duration_ms=None))
+    assert record.started_at_ns == ns
+
+
+def test_the_last_storable_nanosecond_is_accepted() -> None:
+    doc = with_span(started_at="2262-04-11T23:47:16.854775807Z", ended_at=None, duration_ms=None)
+    record = first_span(doc)
+    assert (record.started_at_ns, record.ended_at_ns) == (2**63 - 1, 2**63 - 1)
+
+
+def test_a_trace_id_shaped_like_an_otlp_id_is_stored_in_lower_case() -> None:
+    # the query API looks 32-hex-digit ids up in lower case: stored otherwise, the trace is unreadable
+    doc = seed()
+    doc["trace_id"] = doc["spans"][0]["trace_id"] = "5B8EFFF798038103D269B633813FC60C"
+    trace_id, records = map_prela_trace(doc, "p")
+    assert (trace_id, records[0].trace_id) == ("5b8efff798038103d269b633813fc60c",) * 2

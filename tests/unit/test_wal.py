@@ -63,12 +63,22 @@ def test_a_checkpoint_deletes_only_segments_wholly_stored(tmp_path: Path) -> Non
     assert entries(tmp_path) == [(4, payload(4)), (5, payload(5))]
 
 
-def test_the_segment_being_written_is_kept_even_when_all_is_stored(tmp_path: Path) -> None:
+def test_a_barely_used_segment_being_written_is_kept_when_all_is_stored(tmp_path: Path) -> None:
+    wal = fill(tmp_path, 1, segment_bytes=8 * RECORD_BYTES)  # under a quarter full
+    wal.checkpoint(1)
+    assert segment_names(tmp_path) == ["wal-00000000000000000001.log"]
+    assert wal.append(PayloadKind.OTLP_JSON, "p", b"{}") == 2
+    wal.close()
+    assert [(e.lsn, e.kind) for e in WriteAheadLog(tmp_path).pending()] == [(2, PayloadKind.OTLP_JSON)]
+
+
+def test_a_quarter_full_segment_is_dropped_once_all_is_stored(tmp_path: Path) -> None:
     wal = fill(tmp_path, 5)
     wal.checkpoint(5)
-    assert segment_names(tmp_path) == ["wal-00000000000000000005.log"]
+    assert segment_names(tmp_path) == []
     assert wal.append(PayloadKind.OTLP_JSON, "p", b"{}") == 6
     wal.close()
+    assert segment_names(tmp_path) == ["wal-00000000000000000006.log"]
     assert [(e.lsn, e.kind) for e in WriteAheadLog(tmp_path).pending()] == [(6, PayloadKind.OTLP_JSON)]
 
 
