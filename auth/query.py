@@ -176,7 +176,8 @@ class QueryAuthenticator:
         )
 
     async def _signing_key(self, token: str, alg: str) -> PyJWK:
-        assert self._jwks is not None
+        if self._jwks is None:
+            raise RuntimeError("JWKS verification without a JWKS client")
         try:
             # PyJWKClient fetches over blocking urllib: off the event loop.
             signing_key = await asyncio.to_thread(self._jwks.get_signing_key_from_jwt, token)

@@ -468,6 +468,26 @@ def _scope_label(scope_name: str) -> str:
     return f"scope '{scope_name}'" if scope_name else "scope ''"
 
 
+def span_problem(span: Any) -> str | None:
+    """Why OTLP's rules make this span unstorable (ids, times), or None when it is fine."""
+    trace_id = span.trace_id
+    span_id = span.span_id
+    parent_id = span.parent_span_id
+    if len(trace_id) != 16:
+        return f"trace_id must be 16 bytes, got {len(trace_id)}"
+    if trace_id == _ZERO_TRACE_ID:
+        return "trace_id must not be all zero"
+    if len(span_id) != 8:
+        return f"span_id must be 8 bytes, got {len(span_id)}"
+    if span_id == _ZERO_SPAN_ID:
+        return "span_id must not be all zero"
+    if parent_id and len(parent_id) != 8:
+        return f"parent_span_id must be empty or 8 bytes, got {len(parent_id)}"
+    if span.start_time_unix_nano > MAX_TIME_NS or span.end_time_unix_nano > MAX_TIME_NS:
+        return "start/end time beyond 2262-04-11 (the largest nanosecond timestamp stored)"
+    return None
+
+
 def map_export_request(request: ExportTraceServiceRequest, project_id: str) -> MappedSpans:
     """Map every span of an OTLP export request to a `SpanRecord` of `project_id`.
 
@@ -502,19 +522,7 @@ def map_export_request(request: ExportTraceServiceRequest, project_id: str) -> M
                 trace_id = span.trace_id
                 span_id = span.span_id
                 parent_id = span.parent_span_id
-                problem = None
-                if len(trace_id) != 16:
-                    problem = f"trace_id must be 16 bytes, got {len(trace_id)}"
-                elif trace_id == _ZERO_TRACE_ID:
-                    problem = "trace_id must not be all zero"
-                elif len(span_id) != 8:
-                    problem = f"span_id must be 8 bytes, got {len(span_id)}"
-                elif span_id == _ZERO_SPAN_ID:
-                    problem = "span_id must not be all zero"
-                elif parent_id and len(parent_id) != 8:
-                    problem = f"parent_span_id must be empty or 8 bytes, got {len(parent_id)}"
-                elif span.start_time_unix_nano > MAX_TIME_NS or span.end_time_unix_nano > MAX_TIME_NS:
-                    problem = "start/end time beyond 2262-04-11 (the largest nanosecond timestamp stored)"
+                problem = span_problem(span)
                 if problem is not None:
                     rejected += 1
                     if len(errors) < MAX_ERRORS:

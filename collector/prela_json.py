@@ -209,23 +209,7 @@ def _map_span(
         raise InvalidPayload(f"{path}.name: {name!r} is not a non-empty string")
     parent_span_id = _id(span.get("parent_span_id"), f"{path}.parent_span_id", required=False)
 
-    if "started_at" not in span:
-        raise InvalidPayload(f"{path}.started_at: missing")
-    started = timestamp_ns(span["started_at"], f"{path}.started_at")
-    duration = _duration_ns(span.get("duration_ms"), f"{path}.duration_ms")
-    ended_value = span.get("ended_at")
-    if ended_value is not None:
-        ended = timestamp_ns(ended_value, f"{path}.ended_at")
-    else:
-        ended = started + (duration or 0)
-        if ended > MAX_TIME_NS:
-            raise InvalidPayload(
-                f"{path}.duration_ms: {span.get('duration_ms')!r} ends the span after "
-                "2262-04-11T23:47:16.854775807Z, the last time stored"
-            )
-    if ended < started:
-        raise InvalidPayload(f"{path}.ended_at: {ended_value!r} is before started_at {span['started_at']!r}")
-
+    started, ended = _span_times(span, path)
     attributes = span.get("attributes")
     if attributes is None:
         attributes = {}
@@ -238,65 +222,10 @@ def _map_span(
     events_json = _json_text(events, f"{path}.events") if events else "[]"
     links_json = _json_text(links, f"{path}.links") if links else "[]"
 
-    (
-        lifted_type,
-        provider,
-        model,
-        request_model,
-        input_tokens,
-        output_tokens,
-        total_tokens,
-        cache_read,
-        cache_write,
-        reasoning,
-        cost,
-        input_text,
-        output_text,
-    ) = lift_llm_fields(attributes, events, plain_keys=True)
+    llm = dict(zip(_LIFTED, lift_llm_fields(attributes, events, plain_keys=True), strict=True))
+    lifted_type = llm.pop("span_type")
     span_type = _span_type(span.get("span_type"), f"{path}.span_type") or lifted_type
-
-    # The LLM fields given as top-level span keys win over the attributes.
-    overridden = False
-    for key in _TEXT_FIELDS:
-        value = span.get(key)
-        if value is None:
-            continue
-        if not isinstance(value, str):
-            if key in ("input", "output"):
-                value = _json_text(value, f"{path}.{key}")
-            else:
-                raise InvalidPayload(f"{path}.{key}: {value!r} is not a string")
-        if key == "model":
-            model = value
-        elif key == "provider":
-            provider = value.lower()
-        elif key == "input":
-            input_text = value
-        else:
-            output_text = value
-        overridden = True
-    counts = [_top_level_int(span, key, path) for key in _INT_FIELDS]
-    if counts[0] is not None:
-        input_tokens = counts[0]
-    if counts[1] is not None:
-        output_tokens = counts[1]
-    if counts[2] is not None:
-        total_tokens = counts[2]
-    elif counts[0] is not None or counts[1] is not None:
-        total_tokens = input_tokens + output_tokens
-    explicit_cost = span.get("cost_usd")
-    if explicit_cost is not None:
-        if (
-            isinstance(explicit_cost, bool)
-            or not isinstance(explicit_cost, int | float)
-            or not 0 <= explicit_cost < MAX_COST_USD
-        ):
-            raise InvalidPayload(
-                f"{path}.cost_usd: {explicit_cost!r} is not a number from 0 to {MAX_COST_USD:.0f} (USD)"
-            )
-        cost = round(float(explicit_cost), COST_DECIMALS)
-    elif (overridden or counts != [None, None, None]) and model and (input_tokens or output_tokens):
-        cost = cost_usd(model, input_tokens, output_tokens, cache_read, cache_write)
+    _apply_top_level_llm_fields(span, path, llm)
 
     return SpanRecord(
         project_id=project_id,
@@ -320,20 +249,77 @@ def _map_span(
         scope_attributes="{}",
         events=events_json,
         links=links_json,
-        provider=provider,
-        model=model,
-        request_model=request_model,
-        input_tokens=input_tokens,
-        output_tokens=output_tokens,
-        total_tokens=total_tokens,
-        cache_read_tokens=cache_read,
-        cache_write_tokens=cache_write,
-        reasoning_tokens=reasoning,
-        cost_usd=cost,
-        input=input_text,
-        output=output_text,
+        **llm,
         **dict(zip(("session_id", "user_id", "environment"), context_fields(attributes), strict=True)),
     )
+
+
+# The names of `lift_llm_fields`' answer, as SpanRecord fields.
+_LIFTED = (
+    "span_type", "provider", "model", "request_model", "input_tokens", "output_tokens", "total_tokens",
+    "cache_read_tokens", "cache_write_tokens", "reasoning_tokens", "cost_usd", "input", "output",
+)  # fmt: skip
+
+
+def _span_times(span: dict[str, Any], path: str) -> tuple[int, int]:
+    """(started, ended) in ns: `ended_at`, else `started_at` + `duration_ms`; both within the store's range."""
+    if "started_at" not in span:
+        raise InvalidPayload(f"{path}.started_at: missing")
+    started = timestamp_ns(span["started_at"], f"{path}.started_at")
+    duration = _duration_ns(span.get("duration_ms"), f"{path}.duration_ms")
+    ended_value = span.get("ended_at")
+    if ended_value is not None:
+        ended = timestamp_ns(ended_value, f"{path}.ended_at")
+    else:
+        ended = started + (duration or 0)
+        if ended > MAX_TIME_NS:
+            raise InvalidPayload(
+                f"{path}.duration_ms: {span.get('duration_ms')!r} ends the span after "
+                "2262-04-11T23:47:16.854775807Z, the last time stored"
+            )
+    if ended < started:
+        raise InvalidPayload(f"{path}.ended_at: {ended_value!r} is before started_at {span['started_at']!r}")
+    return started, ended
+
+
+def _apply_top_level_llm_fields(span: dict[str, Any], path: str, llm: dict[str, Any]) -> None:
+    """The LLM fields given as top-level span keys (`model`, `input_tokens`, `cost_usd`, ...) win over
+    what the attributes said; cost is priced again when the model or the counts came from them."""
+    overridden = False
+    for key in _TEXT_FIELDS:
+        value = span.get(key)
+        if value is None:
+            continue
+        if not isinstance(value, str):
+            if key not in ("input", "output"):
+                raise InvalidPayload(f"{path}.{key}: {value!r} is not a string")
+            value = _json_text(value, f"{path}.{key}")
+        llm[key] = value.lower() if key == "provider" else value
+        overridden = True
+    counts = dict(zip(_INT_FIELDS, (_top_level_int(span, key, path) for key in _INT_FIELDS), strict=True))
+    given = {k: v for k, v in counts.items() if v is not None}
+    llm.update(given)
+    if "total_tokens" not in given and ("input_tokens" in given or "output_tokens" in given):
+        llm["total_tokens"] = llm["input_tokens"] + llm["output_tokens"]
+    explicit_cost = span.get("cost_usd")
+    if explicit_cost is not None:
+        if (
+            isinstance(explicit_cost, bool)
+            or not isinstance(explicit_cost, int | float)
+            or not 0 <= explicit_cost < MAX_COST_USD
+        ):
+            raise InvalidPayload(
+                f"{path}.cost_usd: {explicit_cost!r} is not a number from 0 to {MAX_COST_USD:.0f} (USD)"
+            )
+        llm["cost_usd"] = round(float(explicit_cost), COST_DECIMALS)
+    elif (overridden or given) and llm["model"] and (llm["input_tokens"] or llm["output_tokens"]):
+        llm["cost_usd"] = cost_usd(
+            llm["model"],
+            llm["input_tokens"],
+            llm["output_tokens"],
+            llm["cache_read_tokens"],
+            llm["cache_write_tokens"],
+        )
 
 
 def map_prela_trace(doc: dict[str, Any], project_id: str) -> tuple[str, list[SpanRecord]]:

@@ -180,7 +180,8 @@ class KafkaSender:
         """Publish (topic, key, value) messages; raises KafkaError/TimeoutError/OSError when not acknowledged."""
         try:
             await self.connect()
-            assert self._producer is not None
+            if self._producer is None:
+                raise KafkaError("the producer did not connect")
             await asyncio.wait_for(self._send_all(self._producer, messages), self._config.ack_timeout_s)
         except (KafkaError, TimeoutError, OSError):
             self.healthy = False

@@ -10,7 +10,7 @@ Content is written only while content capture is on (`prela.init(capture_content
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, Final
 
@@ -138,25 +138,19 @@ def set_llm(
     if span_type is not None or operation is not None or SPAN_TYPE_ATTRIBUTE not in _attributes_of(span):
         resolved = span_type or OPERATION_SPAN_TYPES.get(operation or "chat", "LLM")
         attributes[SPAN_TYPE_ATTRIBUTE] = normalize_span_type(resolved)
-    if provider is not None:
-        attributes["gen_ai.provider.name"] = provider
-        attributes["gen_ai.system"] = provider  # the name before semconv 1.37, still read by many backends
-    if model is not None:
-        attributes["gen_ai.request.model"] = model
-    if response_model is not None:
-        attributes["gen_ai.response.model"] = response_model
-    if input_tokens is not None:
-        attributes["gen_ai.usage.input_tokens"] = int(input_tokens)
-    if output_tokens is not None:
-        attributes["gen_ai.usage.output_tokens"] = int(output_tokens)
-    if finish_reasons is not None:
-        attributes["gen_ai.response.finish_reasons"] = list(finish_reasons)
-    if response_id is not None:
-        attributes["gen_ai.response.id"] = response_id
-    if temperature is not None:
-        attributes["gen_ai.request.temperature"] = float(temperature)
-    if max_tokens is not None:
-        attributes["gen_ai.request.max_tokens"] = int(max_tokens)
+    plain: tuple[tuple[str, Any, Callable[[Any], types.AttributeValue]], ...] = (
+        ("gen_ai.provider.name", provider, str),
+        ("gen_ai.system", provider, str),  # the name before semconv 1.37, still read by many backends
+        ("gen_ai.request.model", model, str),
+        ("gen_ai.response.model", response_model, str),
+        ("gen_ai.usage.input_tokens", input_tokens, int),
+        ("gen_ai.usage.output_tokens", output_tokens, int),
+        ("gen_ai.response.finish_reasons", finish_reasons, list),
+        ("gen_ai.response.id", response_id, str),
+        ("gen_ai.request.temperature", temperature, float),
+        ("gen_ai.request.max_tokens", max_tokens, int),
+    )
+    attributes.update({key: convert(value) for key, value, convert in plain if value is not None})
     if current_capture_content():
         if input is not None:
             attributes["gen_ai.input.messages"] = _json(input_messages(input))

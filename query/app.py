@@ -308,8 +308,9 @@ async def _store_unavailable(request: Request, exc: Exception) -> Response:
 
 async def _http_error(request: Request, exc: Exception) -> Response:
     """Starlette's own answers (no such route, e.g. a path parameter with a newline) as JSON errors too."""
-    assert isinstance(exc, HTTPException)
-    return JSONResponse({"error": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+    if not isinstance(exc, HTTPException):
+        raise exc
+    return OrjsonResponse({"error": exc.detail}, status_code=exc.status_code, headers=exc.headers)
 
 
 def build_query_app(

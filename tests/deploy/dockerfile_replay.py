@@ -238,7 +238,7 @@ class Replay:
         return Path(found)
 
 
-def replay(dockerfile: Path, context: Path, root: Path, *, base_env: dict[str, str] | None = None) -> Replay:
+def replay(dockerfile: Path, context: Path, root: Path, *, base_env: dict[str, str] | None = None) -> Replay:  # noqa: C901 (one branch per Dockerfile instruction)
     """Replay every stage of `dockerfile` with `context` as its build context into `root`."""
     stages = parse_dockerfile(dockerfile.read_text())
     root.mkdir(parents=True, exist_ok=True)
