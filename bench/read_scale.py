@@ -31,6 +31,7 @@ import multiprocessing
 import os
 import platform
 import random
+import re
 import statistics
 import subprocess
 import sys
@@ -761,6 +762,91 @@ def sizes_worker(data_dir: str) -> dict[str, Any]:
     }
 
 
+def sql_timings_worker(data_dir: str, meta: dict[str, Any], repeats: int) -> dict[str, Any]:
+    """Runs in a child process: the query API's store (query/store.py) in-process on the data dir, every
+    SQL statement it sends timed. Shows which statement of a slow request costs what, and how much of
+    a request is Python (result decoding, shaping) rather than ClickHouse."""
+    from prela.exporters.clickhouse import close_all, connect
+    from prela.query.store import TraceFilter, TraceStore
+
+    client = connect(chdb_dsn(Path(data_dir)))
+    statements: list[tuple[float, str]] = []
+    query = client.query
+
+    def timed_query(sql: str, *args: Any, **kwargs: Any) -> Any:
+        t0 = time.perf_counter()
+        result = query(sql, *args, **kwargs)
+        statements.append((time.perf_counter() - t0, sql))
+        return result
+
+    client.query = timed_query  # type: ignore[method-assign]
+    store = TraceStore(client, DATABASE)
+    now = time.time_ns()
+    mid = int(meta["base_ns"]) + WEEK_NS // 2
+    hour = mid - mid % HOUR_NS
+    p = PROJECT
+    cases: dict[str, Callable[[], Any]] = {
+        "traces": lambda: store.list_traces(p, TraceFilter(), 50, None),
+        "traces service": lambda: store.list_traces(p, TraceFilter(service="billing-bot"), 50, None),
+        "traces span_type=EMBEDDING": lambda: store.list_traces(
+            p, TraceFilter(span_type="EMBEDDING"), 50, None
+        ),
+        "traces status=ERROR": lambda: store.list_traces(p, TraceFilter(status="ERROR"), 50, None),
+        "traces 1h window": lambda: store.list_traces(
+            p, TraceFilter(since_ns=hour, until_ns=hour + HOUR_NS), 50, None
+        ),
+        "traces max_duration_ms": lambda: store.list_traces(p, TraceFilter(max_duration_ms=2500), 50, None),
+        "traces session_id": lambda: store.list_traces(
+            p, TraceFilter(session_id=meta["sample_session_ids"][0]), 50, None
+        ),
+        "traces user_id": lambda: store.list_traces(
+            p, TraceFilter(user_id=meta["sample_user_ids"][0]), 50, None
+        ),
+        "traces q rare": lambda: store.list_traces(p, TraceFilter(q=RARE_WORD), 50, None),
+        "traces q common": lambda: store.list_traces(p, TraceFilter(q=COMMON_QUERY_WORD), 50, None),
+        "traces q phrase": lambda: store.list_traces(p, TraceFilter(q=PHRASE_QUERY), 50, None),
+        "traces sort=duration": lambda: store.list_traces(p, TraceFilter(), 50, None, "duration"),
+        "trace by id": lambda: store.get_trace(p, meta["sample_trace_ids"][1]),
+        "big trace by id": lambda: store.get_trace(p, meta["big_trace_id"]),
+        "spans": lambda: store.list_spans(p, TraceFilter(), 50, None),
+        "spans include=content": lambda: store.list_spans(p, TraceFilter(), 50, None, include_content=True),
+        "spans q common": lambda: store.list_spans(p, TraceFilter(q=COMMON_QUERY_WORD), 50, None),
+        "stats 7d model": lambda: store.stats(p, TraceFilter(), now - WEEK_NS, now, 3600, "model"),
+        "stats 7d user": lambda: store.stats(p, TraceFilter(), now - WEEK_NS, now, 3600, "user"),
+        "sessions": lambda: store.list_sessions(p, None, None, None, 50, None),
+        "session by id": lambda: store.get_session(p, meta["sample_session_ids"][1]),
+        "users": lambda: store.list_users(p, 50, None),
+    }
+    out: dict[str, Any] = {}
+    for name, call in cases.items():
+        for _ in range(repeats):  # the last repetition is kept (the first warms caches)
+            statements.clear()
+            t0 = time.perf_counter()
+            call()
+            total = time.perf_counter() - t0
+        out[name] = {
+            "total_ms": round(total * 1000, 1),
+            "sql_ms": round(sum(s for s, _ in statements) * 1000, 1),
+            "statements": [
+                {"ms": round(s * 1000, 1), "sql": " ".join(ln for ln in sql.split() if ln)}
+                for s, sql in statements
+            ],
+        }
+        print(
+            f"  {name:<28} total {total * 1000:8.1f} ms, {len(statements):2d} statements, "
+            f"SQL {out[name]['sql_ms']:8.1f} ms: "
+            + ", ".join(f"{_table_of(sql)} {s * 1000:.0f}" for s, sql in statements),
+            flush=True,
+        )
+    close_all()
+    return out
+
+
+def _table_of(sql: str) -> str:
+    found = re.search(r"FROM\s+\w+\.(\w+)", sql)
+    return found.group(1) if found else "?"
+
+
 def in_child(function: Callable[..., dict[str, Any]], *args: Any) -> dict[str, Any]:
     """Run a chDB job in a fresh process: chDB holds its data dir for the life of a process."""
     context = multiprocessing.get_context("spawn")
@@ -823,6 +909,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--deep-pages", type=int, default=200, help="cursor pages followed before timing")
     parser.add_argument("--only", nargs="*", default=None, help="variant name prefixes to run")
     parser.add_argument("--no-pin", action="store_true", help="do not pin the server and the client")
+    parser.add_argument(
+        "--sql-timings", action="store_true", help="after the HTTP timing: time each SQL statement in-process"
+    )
     parser.add_argument("--json", type=Path, default=None, help="result file (default bench/results/…)")
     args = parser.parse_args(argv)
     if args.spans < SPANS_PER_TRACE or args.chunk % SPANS_PER_TRACE:
@@ -1188,27 +1277,18 @@ def print_report(
         print(f"  skip index {name}: {size:,} B compressed ({size / spans:.1f} B/span)")
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    meta = ensure_filled(args)
-    if args.fill_only:
-        return 0
-    print("sizes: reading system.parts", flush=True)
-    sizes = in_child(sizes_worker, str(args.data_dir))
-    summary = size_report(sizes, meta["spans"])
+def http_phase(
+    args: argparse.Namespace, meta: dict[str, Any]
+) -> tuple[list[list[dict[str, Any]]], float, bool]:
+    """Start the server, warm up, run the timing phase --runs times: per-run results, peak RSS, pinned."""
     pinned = not args.no_pin and _pin_self()
     server = start_server(args.data_dir, pin=not args.no_pin)
-    print(
-        f"server pid {server.pid} on :{server.query_port} "
-        f"({f'server CPU {SERVER_CPU}, client CPU {LOADGEN_CPU}' if pinned and server.pinned else 'UNPINNED'})",
-        flush=True,
-    )
+    pinned = pinned and server.pinned
+    where = f"server CPU {SERVER_CPU}, client CPU {LOADGEN_CPU}" if pinned else "UNPINNED"
+    print(f"server pid {server.pid} on :{server.query_port} ({where})", flush=True)
     runs: list[list[dict[str, Any]]] = []
     try:
-        with httpx.Client(
-            base_url=f"http://127.0.0.1:{server.query_port}",
-            timeout=120,
-        ) as client:
+        with httpx.Client(base_url=f"http://127.0.0.1:{server.query_port}", timeout=120) as client:
             variants = build_variants(meta, time.time_ns())
             if args.only:
                 variants = [v for v in variants if any(v.name.startswith(p) for p in args.only)]
@@ -1221,7 +1301,26 @@ def main(argv: list[str] | None = None) -> int:
         rss_mib = memory_kib(server.pid).get("VmHWM", 0) / 1024
     finally:
         server.stop()
+    return runs, rss_mib, pinned
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    meta = ensure_filled(args)
+    if args.fill_only:
+        return 0
+    print("sizes: reading system.parts", flush=True)
+    sizes = in_child(sizes_worker, str(args.data_dir))
+    summary = size_report(sizes, meta["spans"])
+    runs: list[list[dict[str, Any]]] = []
+    rss_mib, pinned = float("nan"), False
+    if args.runs > 0:
+        runs, rss_mib, pinned = http_phase(args, meta)
     results = median_runs(runs)
+    sql_timings = None
+    if args.sql_timings:
+        print("SQL statements of the store, in-process (ms):", flush=True)
+        sql_timings = in_child(sql_timings_worker, str(args.data_dir), meta, 3)
     print_report(results, sizes, summary, meta["spans"], rss_mib)
     out = args.json or RESULTS_DIR / f"read_scale-{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%SZ}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -1232,7 +1331,7 @@ def main(argv: list[str] | None = None) -> int:
                     "cpus": os.cpu_count(),
                     "platform": platform.platform(),
                     "python": platform.python_version(),
-                    "pinned": bool(pinned and server.pinned),
+                    "pinned": pinned,
                     "load_avg": os.getloadavg(),
                 },
                 "git": _git_state(),
@@ -1243,6 +1342,7 @@ def main(argv: list[str] | None = None) -> int:
                 "server_peak_rss_mib": rss_mib,
                 "results": results,
                 "runs": runs,
+                "sql_timings": sql_timings,
             },
             option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY,
         )
