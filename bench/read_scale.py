@@ -912,6 +912,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--sql-timings", action="store_true", help="after the HTTP timing: time each SQL statement in-process"
     )
+    parser.add_argument(
+        "--report", type=Path, nargs="+", default=None, help="print the medians over the runs of result files"
+    )
     parser.add_argument("--json", type=Path, default=None, help="result file (default bench/results/…)")
     args = parser.parse_args(argv)
     if args.spans < SPANS_PER_TRACE or args.chunk % SPANS_PER_TRACE:
@@ -1243,20 +1246,38 @@ def size_report(sizes: dict[str, Any], spans: int) -> dict[str, Any]:
     }
 
 
-def print_report(
-    results: list[dict[str, Any]], sizes: dict[str, Any], summary: dict[str, Any], spans: int, rss_mib: float
-) -> None:
+def print_latency_table(results: list[dict[str, Any]]) -> None:
+    """Medians over the runs; `p99 per run` shows how much the runs differed."""
     print()
-    print("| variant | n | items | p50 ms | p90 ms | p99 ms | max ms | srv cpu ms/req | target p99 | |")
+    print(
+        "| variant | n | items | p50 ms | p90 ms | p99 ms | max ms | srv cpu ms/req | p99 per run | target p99 |"
+    )
     print("|---|---|---|---|---|---|---|---|---|---|")
     for r in results:
         target = r.get("target_p99_ms")
-        verdict = "" if r.get("met") is None else ("met" if r["met"] else "**missed**")
+        verdict = "" if r.get("met") is None else (": met" if r["met"] else ": **missed**")
+        per_run = ", ".join(f"{v:.0f}" for v in r.get("p99_ms_runs", [r["p99_ms"]]))
         print(
-            f"| {r['name']} | {r['n']} | {r['items_median']:g} | {r['p50_ms']:.1f} | {r['p90_ms']:.1f} | "
-            f"{r['p99_ms']:.1f} | {r['max_ms']:.1f} | {r['server_cpu_ms_per_request']:.1f} | "
-            f"{'' if target is None else f'< {target:g}'} | {verdict} |"
+            f"| {r['name']} | {r['n']} | {r['items_median']:g} | {r['p50_ms']:.0f} | {r['p90_ms']:.0f} | "
+            f"{r['p99_ms']:.0f} | {r['max_ms']:.0f} | {r['server_cpu_ms_per_request']:.0f} | {per_run} | "
+            f"{'' if target is None else f'< {target:g}{verdict}'} |"
         )
+
+
+def report(files: list[Path]) -> int:
+    """--report: the medians over every run of earlier result files (runs of several invocations)."""
+    runs: list[list[dict[str, Any]]] = []
+    for path in files:
+        runs += orjson.loads(path.read_bytes())["runs"]
+    print(f"{len(runs)} runs from {len(files)} files")
+    print_latency_table(median_runs(runs))
+    return 0
+
+
+def print_report(
+    results: list[dict[str, Any]], sizes: dict[str, Any], summary: dict[str, Any], spans: int, rss_mib: float
+) -> None:
+    print_latency_table(results)
     print()
     print("| table | rows | active parts | bytes on disk | bytes/span | vs spans |")
     print("|---|---|---|---|---|---|")
@@ -1306,6 +1327,8 @@ def http_phase(
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.report:
+        return report(args.report)
     meta = ensure_filled(args)
     if args.fill_only:
         return 0
