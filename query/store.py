@@ -36,6 +36,12 @@ WINDOW_MARGIN_NS = HOUR_NS
 DEFAULT_RANK_RANGE_NS = DAY_NS
 MAX_SESSION_TRACES = 1000
 MAX_STAT_BUCKETS = 5000
+MAX_STAT_USERS = 20  # group_by=user draws the users with the most spans in the range
+_TOP_USERS = Template(
+    "AND user_id IN (SELECT user_id FROM ${database}.user_stats_1h WHERE project_id = {project_id:String} "
+    "AND bucket >= {since:DateTime} AND bucket < {until:DateTime} "
+    f"GROUP BY user_id ORDER BY sum(spans) DESC, user_id LIMIT {MAX_STAT_USERS})"
+)
 _MAX_HOUR_NS = 4_000_000_000 * 1_000_000_000  # ClickHouse DateTime ends in 2106
 
 
@@ -51,13 +57,16 @@ _SQL = {
         "trace_rollups",
         "trace_spans",
         "span_list",
+        "span_latest",
         "span_content",
         "text_match",
         "stats",
         "session_list",
+        "session_page",
         "session_traces",
         "session_llm_spans",
         "user_list",
+        "user_page",
     )
 }
 
@@ -359,6 +368,7 @@ class TraceStore:
         rows = self._query("trace_spans", {"project_id": project_id, "trace_id": trace_id})
         if not rows:
             return None
+        rows.sort(key=lambda r: (r["started_ns"], r["span_id"]))
         return _trace_detail(trace_id, rows)
 
     # --- spans --------------------------------------------------------------------------------
@@ -418,11 +428,20 @@ class TraceStore:
         if cursor:
             value, trace_id, span_id = decode_cursor(cursor, (int, str, str))
             params.update(cursor_value=value, cursor_trace=trace_id, cursor_span=span_id)
+            if sort == "newest":
+                until = min(until, value + 1)
             where.append(
                 f"AND ({sort_key}, trace_id, span_id) < "
                 "({cursor_value:Int64}, {cursor_trace:String}, {cursor_span:String})"
             )
-        rows = self._query("span_list", params, where=" ".join(where), sort_key=sort_key)
+        clauses = " ".join(where)
+        if sort == "newest":
+            rows = self._newest_spans(params, clauses, sort_key, since, until, limit + 1)
+        else:
+            ranked = {**params, "limit": 2 * (limit + 1)}  # room for a span stored twice
+            rows = _distinct_spans(
+                self._query("span_list", ranked, where=clauses, sort_key=sort_key), limit + 1
+            )
         more = len(rows) > limit
         rows = rows[:limit]
         content = self._span_content(project_id, rows) if include_content and rows else {}
@@ -431,6 +450,27 @@ class TraceStore:
             encode_cursor(rows[-1]["sort_key"], rows[-1]["trace_id"], rows[-1]["span_id"]) if more else None
         )
         return spans, next_cursor
+
+    def _newest_spans(
+        self, params: dict[str, Any], where: str, sort_key: str, since: int, until: int, need: int
+    ) -> list[dict[str, Any]]:
+        """Walk back from `until` a window of hours at a time (1, 4, 16 …) so each read is a bounded
+        range of the span index, until the page is full or `since` is reached."""
+        found: list[dict[str, Any]] = []
+        hours = 1
+        while len(found) < need:
+            latest = self._query("span_latest", {**params, "before": until, "not_before": since})
+            if not latest:
+                break
+            low = max(_hour_floor(latest[0]["started_ns"]) - (hours - 1) * HOUR_NS, since)
+            window = {**params, "started_from": low, "started_to": until, "limit": 2 * (need - len(found))}
+            found = _distinct_spans(
+                found + self._query("span_list", window, where=where, sort_key=sort_key), need
+            )
+            if low <= since:
+                break
+            until, hours = low, hours * 4
+        return found
 
     def _span_content(
         self, project_id: str, rows: list[dict[str, Any]]
@@ -493,19 +533,43 @@ class TraceStore:
         }[group_by]
         interval_s = max(interval_s, granule)
         time_expr = f"toStartOfInterval(bucket, INTERVAL {int(interval_s)} SECOND)"
-        slots = {"table": table, "where": " ".join(where)}
-        rows = self._query("stats", params, time_expr=time_expr, group_expr=group_column, **slots)
-        totals = self._query("stats", params, time_expr="toDateTime(0)", group_expr="''", **slots)
+        slots = {"table": table, "time_expr": time_expr, "group_expr": group_column}
+        clauses = " ".join(where)
+        if group_by == "user":  # the series of the most active users; the totals cover them all
+            top_users = _TOP_USERS.substitute(database=self._database)
+            rows = self._query(
+                "stats",
+                params,
+                where=f"{clauses} {top_users}",
+                grouping_sets="(t, g)",
+                level_expr="0",
+                **slots,
+            )
+            whole = {**slots, "time_expr": "toDateTime(0)", "group_expr": "''"}
+            rows += self._query("stats", params, where=clauses, grouping_sets="()", level_expr="3", **whole)
+        else:
+            rows = self._query(
+                "stats",
+                params,
+                where=clauses,
+                grouping_sets="(t, g), ()",
+                level_expr="grouping(t, g)",
+                **slots,
+            )
         series: dict[str, list[dict[str, Any]]] = {}
+        totals = None
         for r in rows:
-            series.setdefault(r["g"], []).append({"time": _iso(r["t"]), **_stat_values(r)})
+            if r["level"]:
+                totals = r
+            else:
+                series.setdefault(r["g"], []).append({"time": _iso(r["t"]), **_stat_values(r)})
         return {
             "since": format_unix_nano(since_s * 1_000_000_000),
             "until": format_unix_nano(int(params["until"].timestamp()) * 1_000_000_000),
             "interval": _interval_name(interval_s),
             "group_by": group_by,
             "series": [{"group": g, "buckets": b} for g, b in series.items()],
-            "totals": _stat_values(totals[0]) if totals else _stat_values(None),
+            "totals": _stat_values(totals),
         }
 
     # --- sessions and users -------------------------------------------------------------------
@@ -533,9 +597,16 @@ class TraceStore:
                 f"AND session_id IN (SELECT session_id FROM {self._database}.sessions "
                 f"WHERE project_id = {{project_id:String}} {where})"
             )
-        rows = self._query("session_list", params, where=where, having=having)
-        more = len(rows) > limit
-        rows = rows[:limit]
+        page = self._query("session_page", params, where=where, having=having)
+        more = len(page) > limit
+        page = page[:limit]
+        found = {
+            r["session_id"]: r
+            for r in self._query(
+                "session_list", {"project_id": project_id, "ids": [p["session_id"] for p in page]}
+            )
+        }
+        rows = [found[p["session_id"]] for p in page if p["session_id"] in found]
         sessions = [
             {
                 "session_id": r["session_id"],
@@ -548,7 +619,7 @@ class TraceStore:
             }
             for r in rows
         ]
-        next_cursor = encode_cursor(rows[-1]["last_ns"], rows[-1]["session_id"]) if more else None
+        next_cursor = encode_cursor(page[-1]["last_ns"], page[-1]["session_id"]) if more else None
         return sessions, next_cursor
 
     def get_session(self, project_id: str, session_id: str) -> dict[str, Any] | None:
@@ -565,6 +636,7 @@ class TraceStore:
         llm = self._query(
             "session_llm_spans", {"project_id": project_id, "trace_ids": [t["trace_id"] for t in traces]}
         )
+        llm.sort(key=lambda r: (r["started_ns"], r["span_id"]))
         by_trace: dict[str, list[dict[str, Any]]] = {}
         for r in llm:
             by_trace.setdefault(r["trace_id"], []).append(
@@ -589,9 +661,14 @@ class TraceStore:
         if cursor:
             params["cursor_ns"], params["cursor_id"] = decode_cursor(cursor, (int, str))
             having = "AND (last_ns, user_id) < ({cursor_ns:Int64}, {cursor_id:String})"
-        rows = self._query("user_list", params, having=having)
-        more = len(rows) > limit
-        rows = rows[:limit]
+        page = self._query("user_page", params, having=having)
+        more = len(page) > limit
+        page = page[:limit]
+        found = {
+            r["user_id"]: r
+            for r in self._query("user_list", {"project_id": project_id, "ids": [p["user_id"] for p in page]})
+        }
+        rows = [found[p["user_id"]] for p in page if p["user_id"] in found]
         users = [
             {
                 "user_id": r["user_id"],
@@ -603,7 +680,7 @@ class TraceStore:
             }
             for r in rows
         ]
-        next_cursor = encode_cursor(rows[-1]["last_ns"], rows[-1]["user_id"]) if more else None
+        next_cursor = encode_cursor(page[-1]["last_ns"], page[-1]["user_id"]) if more else None
         return users, next_cursor
 
     def ping(self) -> bool:
@@ -614,6 +691,20 @@ class TraceStore:
 
 
 # --- rows → API shapes --------------------------------------------------------------------------
+
+
+def _distinct_spans(rows: list[dict[str, Any]], limit: int) -> list[dict[str, Any]]:
+    """The first row of each (trace_id, span_id), in order, at most `limit`."""
+    seen: set[tuple[str, str]] = set()
+    out = []
+    for r in rows:
+        key = (r["trace_id"], r["span_id"])
+        if key not in seen:
+            seen.add(key)
+            out.append(r)
+            if len(out) == limit:
+                break
+    return out
 
 
 def _now_ns() -> int:

@@ -1,4 +1,4 @@
--- Sessions of one project, most recently active first (one key range: the project's sessions).
+-- The totals of a page of sessions, by primary key.
 SELECT
     session_id,
     toUnixTimestamp64Nano(min(first_seen)) AS first_ns,
@@ -12,8 +12,5 @@ SELECT
     arraySum(u -> u.4, usage) AS total_tokens,
     arraySum(u -> u.5, usage) AS cost_usd
 FROM ${database}.sessions
-WHERE project_id = {project_id:String} ${where}
+WHERE project_id = {project_id:String} AND session_id IN {ids:Array(String)}
 GROUP BY session_id
-HAVING 1 ${having}
-ORDER BY last_ns DESC, session_id DESC
-LIMIT {limit:UInt32}

@@ -1,5 +1,5 @@
--- A page of spans across traces from the narrow, time-ordered span index (no content read).
--- Re-sent spans are adjacent in this order and folded by LIMIT 1 BY.
+-- Spans across traces in one time range from the narrow, time-ordered span index (no content read).
+-- A span stored twice (not yet merged away) may come twice: the store keeps the first.
 SELECT
     trace_id, span_id, parent_span_id, name, span_type, kind, service_name,
     toUnixTimestamp64Nano(started_at) AS started_ns,
@@ -14,5 +14,4 @@ WHERE project_id = {project_id:String}
   AND started_at < fromUnixTimestamp64Nano({started_to:Int64})
   ${where}
 ORDER BY sort_key DESC, trace_id DESC, span_id DESC
-LIMIT 1 BY trace_id, span_id
 LIMIT {limit:UInt32}

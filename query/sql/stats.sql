@@ -1,7 +1,9 @@
--- Count, errors, latency percentiles, tokens and cost per time bucket and group, from a rollup table.
+-- Count, errors, latency percentiles, tokens and cost per time bucket and group, from a rollup table,
+-- and the totals over the range (the empty grouping set, level 3) in the same pass.
 SELECT
     ${time_expr} AS t,
     ${group_expr} AS g,
+    ${level_expr} AS level,
     sum(spans) AS count,
     sum(errors) AS error_count,
     quantilesTDigestMerge(0.5, 0.9, 0.99)(duration_ms) AS q,
@@ -13,5 +15,5 @@ FROM ${database}.${table}
 WHERE project_id = {project_id:String}
   AND bucket >= {since:DateTime} AND bucket < {until:DateTime}
   ${where}
-GROUP BY t, g
-ORDER BY g, t
+GROUP BY GROUPING SETS (${grouping_sets})
+ORDER BY level, g, t

@@ -1,4 +1,5 @@
--- Every span of one trace, content included, de-duplicated.
+-- Every span of one trace, content included. A span stored twice (a retry not yet merged away) is
+-- read once, its latest copy: LIMIT 1 BY over a primary-key range is far cheaper than FINAL.
 SELECT
     span_id,
     parent_span_id,
@@ -34,6 +35,7 @@ SELECT
     session_id,
     user_id,
     environment
-FROM ${database}.spans FINAL
+FROM ${database}.spans
 WHERE project_id = {project_id:String} AND trace_id = {trace_id:String}
-ORDER BY started_at, span_id
+ORDER BY span_id, ingested_at DESC
+LIMIT 1 BY span_id

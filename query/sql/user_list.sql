@@ -1,4 +1,4 @@
--- Users of one project, most recently seen first.
+-- The totals of a page of users, by primary key.
 SELECT
     user_id,
     toUnixTimestamp64Nano(min(first_seen)) AS first_ns,
@@ -11,8 +11,5 @@ SELECT
     arraySum(u -> u.4, usage) AS total_tokens,
     arraySum(u -> u.5, usage) AS cost_usd
 FROM ${database}.users
-WHERE project_id = {project_id:String}
+WHERE project_id = {project_id:String} AND user_id IN {ids:Array(String)}
 GROUP BY user_id
-HAVING 1 ${having}
-ORDER BY last_ns DESC, user_id DESC
-LIMIT {limit:UInt32}

@@ -411,3 +411,18 @@ def test_bad_parameters_are_400_naming_the_parameter(
     response = api.get(path, params=params)
     assert response.status_code == 400
     assert names in response.json()["error"]
+
+
+def test_stats_by_user_draw_the_most_active_users_and_total_them_all(api: TestClient) -> None:
+    spans = {(r.trace_id, r.span_id): r for r in generate() if r.project_id == PROJECT}
+    since, until = RESENT_BEFORE_NS, BASE_NS + 200 * HOUR
+    body = api.get(
+        "/api/v1/stats",
+        params={"since": str(since), "until": str(until), "interval": "1d", "group_by": "user"},
+    ).json()
+    in_range = [r for r in spans.values() if since <= r.started_at_ns < until and r.user_id]
+    per_user: dict[str, int] = defaultdict(int)
+    for r in in_range:
+        per_user[r.user_id] += 1
+    assert {s["group"]: sum(b["count"] for b in s["buckets"]) for s in body["series"]} == per_user
+    assert body["totals"]["count"] == len(in_range)
