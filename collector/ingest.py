@@ -10,15 +10,19 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import orjson
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from prela.auth import Principal, RateLimiter
 from prela.collector.errors import RateLimited
 from prela.collector.mapping import map_export_request
 from prela.collector.otlp_json import otlp_json_to_request
+from prela.collector.otlp_logs import count_log_records, map_logs_request
+from prela.collector.otlp_metrics import count_data_points, map_metrics_request
 from prela.collector.prela_json import map_prela_trace
 from prela.exporters.base import ExportError, PayloadKind, RawRequest, SpanExporter
 from prela.exporters.clickhouse import ClickHouseWriter, log_unstorable
@@ -70,6 +74,32 @@ class Ingest:
             await self._export(project_id, mapped.records, transport, False, raw)
         return IngestResult(len(mapped.records), mapped.rejected, "; ".join(mapped.errors))
 
+    @property
+    def takes_logs_and_metrics(self) -> bool:
+        """Whether the exporter carries log and metric rows (the embedded queue does; Kafka not yet)."""
+        return getattr(self._exporter, "takes_logs_and_metrics", False)
+
+    async def export_logs(
+        self, request: ExportLogsServiceRequest, principal: Principal, transport: str, raw: RawRequest
+    ) -> IngestResult:
+        """Map and export the log records; rate-limited per record like spans."""
+        await self.admit(principal, count_log_records(request), transport)
+        mapped = map_logs_request(request, principal.project_id)
+        if mapped.rows:
+            # The exporter's queue routes rows to their table by type (see exporters.clickhouse).
+            await self._exporter.export(principal.project_id, cast(list[SpanRecord], mapped.rows), raw=raw)
+        return IngestResult(len(mapped.rows), mapped.rejected, "; ".join(mapped.errors))
+
+    async def export_metrics(
+        self, request: ExportMetricsServiceRequest, principal: Principal, transport: str, raw: RawRequest
+    ) -> IngestResult:
+        """Map and export the metric data points; rate-limited per data point."""
+        await self.admit(principal, count_data_points(request), transport)
+        mapped = map_metrics_request(request, principal.project_id)
+        if mapped.rows:
+            await self._exporter.export(principal.project_id, cast(list[SpanRecord], mapped.rows), raw=raw)
+        return IngestResult(len(mapped.rows), mapped.rejected, "; ".join(mapped.errors))
+
     async def export_prela(
         self, doc: dict[str, Any], principal: Principal, transport: str, raw: RawRequest | None = None
     ) -> str:
@@ -100,7 +130,13 @@ def count_spans(request: ExportTraceServiceRequest) -> int:
 
 
 def records_of(entry: WalEntry) -> list[SpanRecord]:
-    """The spans of a logged request, mapped exactly as when it was received."""
+    """The spans (or log / metric rows) of a logged request, mapped exactly as when it was received."""
+    if entry.kind is PayloadKind.OTLP_LOGS:
+        logs = map_logs_request(ExportLogsServiceRequest.FromString(entry.payload), entry.project_id)
+        return cast(list[SpanRecord], logs.rows)
+    if entry.kind is PayloadKind.OTLP_METRICS:
+        points = map_metrics_request(ExportMetricsServiceRequest.FromString(entry.payload), entry.project_id)
+        return cast(list[SpanRecord], points.rows)
     if entry.kind is PayloadKind.OTLP_PROTOBUF:
         request = ExportTraceServiceRequest.FromString(entry.payload)
         return map_export_request(request, entry.project_id).records
@@ -117,7 +153,12 @@ def replay_wal(wal: WriteAheadLog, writer: ClickHouseWriter, batch_spans: int) -
     last_lsn = 0
     for entry in wal.pending():
         try:
-            batch.extend(records_of(entry))
+            rows = records_of(entry)
+            if batch and rows and rows[0].__class__ is not batch[0].__class__:  # one row type per insert
+                log_unstorable(writer.insert_or_isolate(batch))
+                replayed += len(batch)
+                batch = []
+            batch.extend(rows)
         except Exception:  # logged only after it decoded once: cannot happen unless the file was edited
             logger.exception("wal: skipping an entry that no longer decodes lsn=%d", entry.lsn)
         last_lsn = entry.lsn
