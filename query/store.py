@@ -207,6 +207,14 @@ class TraceStore:
         self._client = client
         self._database = database
 
+    @property
+    def client(self) -> Client:
+        return self._client
+
+    @property
+    def database(self) -> str:
+        return self._database
+
     def _query(self, name: str, params: dict[str, Any], **slots: str) -> list[dict[str, Any]]:
         sql = _SQL[name].substitute(database=self._database, **slots)
         return list(self._client.query(sql, parameters=params).named_results())

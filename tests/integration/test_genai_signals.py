@@ -1,0 +1,309 @@
+"""GenAI content sent as OTLP logs joins its span; OTLP metrics are stored and read back.
+
+The official `opentelemetry-instrumentation-openai-v2` in its default mode (message events as log
+records, content capture on) calls a local fake OpenAI server; the official OTLP exporters (HTTP and
+gRPC) send its spans and logs to a `prela serve`, logs first or spans first.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from openai import OpenAI
+from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter as GrpcLogExporter
+from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcSpanExporter
+from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter as HttpLogExporter
+from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter as HttpMetricExporter
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpSpanExporter
+from opentelemetry.instrumentation.openai_v2 import OpenAIInstrumentor
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
+    ExportLogsServiceRequest,
+    ExportLogsServiceResponse,
+)
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
+    ExportMetricsServiceRequest,
+    ExportMetricsServiceResponse,
+)
+from opentelemetry.sdk._logs import LoggerProvider
+from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+from tests.conftest import PrelaServer
+from tests.integration.test_otel_exporters import wait_for_trace
+from tests.sdk.fake_openai import ANSWER, COMPLETION_TOKENS, PROMPT_TOKENS, fake_openai_server
+
+pytestmark = pytest.mark.integration
+
+HOUR = 3600 * 10**9
+CONVERSATION: list[Any] = [
+    {"role": "system", "content": "Answer briefly."},
+    {"role": "user", "content": "Capital of France?"},
+    {
+        "role": "assistant",
+        "tool_calls": [
+            {
+                "id": "call_1",
+                "type": "function",
+                "function": {"name": "capital_of", "arguments": '{"country": "France"}'},
+            }
+        ],
+    },
+    {"role": "tool", "tool_call_id": "call_1", "content": "Paris"},
+]
+EXPECTED_INPUT = [
+    {"role": "system", "parts": [{"type": "text", "content": "Answer briefly."}]},
+    {"role": "user", "parts": [{"type": "text", "content": "Capital of France?"}]},
+    {
+        "role": "assistant",
+        "parts": [
+            {"type": "tool_call", "id": "call_1", "name": "capital_of", "arguments": {"country": "France"}}
+        ],
+    },
+    {"role": "tool", "parts": [{"type": "tool_call_response", "id": "call_1", "response": "Paris"}]},
+]
+EXPECTED_OUTPUT = [
+    {"role": "assistant", "parts": [{"type": "text", "content": ANSWER}], "finish_reason": "stop"}
+]
+EVENT_NAMES = [
+    "gen_ai.system.message",
+    "gen_ai.user.message",
+    "gen_ai.assistant.message",
+    "gen_ai.tool.message",
+    "gen_ai.choice",
+]
+
+
+@pytest.fixture(scope="module")
+def openai_url() -> Iterator[str]:
+    with fake_openai_server() as url:
+        yield url
+
+
+def instrumented_call(
+    monkeypatch: pytest.MonkeyPatch,
+    openai_url: str,
+    tracer_provider: TracerProvider,
+    logger_provider: LoggerProvider,
+    meter_provider: MeterProvider | None = None,
+) -> str:
+    """One chat completion through the official instrumentation; returns the trace id (hex)."""
+    monkeypatch.setenv("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", "true")
+    monkeypatch.delenv("OTEL_SEMCONV_STABILITY_OPT_IN", raising=False)
+    instrumentor = OpenAIInstrumentor()
+    instrumentor.instrument(
+        tracer_provider=tracer_provider, logger_provider=logger_provider, meter_provider=meter_provider
+    )
+    try:
+        tracer = tracer_provider.get_tracer("app")
+        with tracer.start_as_current_span("agent run") as root:
+            client = OpenAI(base_url=openai_url, api_key="sk-test", max_retries=0)
+            client.chat.completions.create(model="gpt-4o-mini", messages=CONVERSATION)
+        return format(root.get_span_context().trace_id, "032x")
+    finally:
+        instrumentor.uninstrument()
+
+
+def providers(span_exporter: Any, log_exporter: Any, service: str) -> tuple[TracerProvider, LoggerProvider]:
+    """Providers that export only when flushed, so a test decides which signal arrives first."""
+    resource = Resource.create({"service.name": service})
+    tracer_provider = TracerProvider(resource=resource)
+    tracer_provider.add_span_processor(BatchSpanProcessor(span_exporter, schedule_delay_millis=600_000))
+    logger_provider = LoggerProvider(resource=resource)
+    logger_provider.add_log_record_processor(
+        BatchLogRecordProcessor(log_exporter, schedule_delay_millis=600_000)
+    )
+    return tracer_provider, logger_provider
+
+
+def llm_span(trace: dict[str, Any]) -> dict[str, Any]:
+    (span,) = [s for s in trace["spans"] if s["span_type"] == "LLM"]
+    return span
+
+
+def assert_content_joined(server: PrelaServer, trace_id: str) -> None:
+    trace = wait_for_trace(server, trace_id, 2)
+    span = llm_span(trace)
+    assert json.loads(span["input"]) == EXPECTED_INPUT
+    assert json.loads(span["output"]) == EXPECTED_OUTPUT
+    assert [log["event_name"] for log in trace["logs"]] == EVENT_NAMES
+    assert {log["span_id"] for log in trace["logs"]} == {span["span_id"]}
+    assert trace["logs"][-1]["body"] == {
+        "index": 0,
+        "finish_reason": "stop",
+        "message": {"role": "assistant", "content": ANSWER},
+    }
+
+
+def test_logs_sent_before_their_span_fill_its_content_over_http(
+    prela_serve: PrelaServer, openai_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tracer_provider, logger_provider = providers(
+        HttpSpanExporter(endpoint=f"{prela_serve.ingest_url}/v1/traces"),
+        HttpLogExporter(endpoint=f"{prela_serve.ingest_url}/v1/logs"),
+        "genai-http",
+    )
+    trace_id = instrumented_call(monkeypatch, openai_url, tracer_provider, logger_provider)
+    assert logger_provider.force_flush()
+    # The logs are stored alone: the trace is not there until its spans arrive.
+    assert httpx.get(f"{prela_serve.query_url}/api/v1/traces/{trace_id}").status_code == 404
+    assert tracer_provider.force_flush()
+    assert_content_joined(prela_serve, trace_id)
+    tracer_provider.shutdown()
+    logger_provider.shutdown()
+
+
+def test_spans_sent_before_their_logs_get_their_content_over_grpc(
+    prela_serve: PrelaServer, openai_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tracer_provider, logger_provider = providers(
+        GrpcSpanExporter(endpoint=prela_serve.grpc_endpoint, insecure=True),
+        GrpcLogExporter(endpoint=prela_serve.grpc_endpoint, insecure=True),
+        "genai-grpc",
+    )
+    trace_id = instrumented_call(monkeypatch, openai_url, tracer_provider, logger_provider)
+    assert tracer_provider.force_flush()
+    before = llm_span(wait_for_trace(prela_serve, trace_id, 2))
+    assert (before["input"], before["output"]) == ("", "")  # the instrumentation put no content on the span
+    assert logger_provider.force_flush()
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and not llm_span(wait_for_trace(prela_serve, trace_id, 2))["output"]:
+        time.sleep(0.1)
+    assert_content_joined(prela_serve, trace_id)
+    tracer_provider.shutdown()
+    logger_provider.shutdown()
+
+
+def wait_for_metric(
+    server: PrelaServer, name: str, params: dict[str, str], timeout: float = 20
+) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    body: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        response = httpx.get(f"{server.query_url}/api/v1/metrics", params={"name": name, **params}, timeout=5)
+        assert response.status_code == 200, response.text
+        body = response.json()
+        if body["series"]:
+            return body
+        time.sleep(0.1)
+    raise AssertionError(f"metric {name} has no series: {body}")
+
+
+def test_sdk_metrics_are_stored_and_read_back_by_attribute(prela_serve: PrelaServer) -> None:
+    reader = PeriodicExportingMetricReader(
+        HttpMetricExporter(endpoint=f"{prela_serve.ingest_url}/v1/metrics"), export_interval_millis=600_000
+    )
+    provider = MeterProvider(
+        resource=Resource.create({"service.name": "metrics-app"}), metric_readers=[reader]
+    )
+    meter = provider.get_meter("app")
+    requests = meter.create_counter("app.requests", unit="{request}", description="Requests served")
+    latency = meter.create_histogram("app.latency", unit="s")
+    for model, seconds in (("gpt-4o", 0.5), ("gpt-4o", 1.5), ("claude", 2.0)):
+        requests.add(1, {"gen_ai.request.model": model})
+        latency.record(seconds, {"gen_ai.request.model": model})
+    provider.shutdown()  # exports once
+
+    now = time.time_ns()
+    window = {"since": str((now - HOUR) / 1e9), "until": str((now + HOUR) / 1e9), "interval": "1d"}
+    counter = wait_for_metric(prela_serve, "app.requests", {**window, "group_by": "gen_ai.request.model"})
+    assert counter["type"] == "sum" and counter["group_by"] == "gen_ai.request.model"
+    assert {s["group"]: [p["value"] for p in s["points"]] for s in counter["series"]} == {
+        "claude": [1.0],
+        "gpt-4o": [2.0],
+    }
+    histogram = wait_for_metric(prela_serve, "app.latency", {**window, "group_by": "gen_ai.request.model"})
+    assert histogram["type"] == "histogram"
+    assert {s["group"]: [(p["count"], p["sum"]) for p in s["points"]] for s in histogram["series"]} == {
+        "claude": [(1, 2.0)],
+        "gpt-4o": [(2, 2.0)],
+    }
+    names = httpx.get(f"{prela_serve.query_url}/api/v1/metrics").json()["metrics"]
+    described = {m["name"]: (m["type"], m["unit"], m["description"]) for m in names}
+    assert described["app.requests"] == ("sum", "{request}", "Requests served")
+    assert described["app.latency"] == ("histogram", "s", "")
+
+
+def test_the_instrumentations_token_usage_histogram_is_read_by_token_type(
+    prela_serve: PrelaServer, openai_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tracer_provider, logger_provider = providers(
+        HttpSpanExporter(endpoint=f"{prela_serve.ingest_url}/v1/traces"),
+        HttpLogExporter(endpoint=f"{prela_serve.ingest_url}/v1/logs"),
+        "genai-metrics",
+    )
+    reader = PeriodicExportingMetricReader(
+        HttpMetricExporter(endpoint=f"{prela_serve.ingest_url}/v1/metrics"), export_interval_millis=600_000
+    )
+    meter_provider = MeterProvider(
+        resource=Resource.create({"service.name": "genai-metrics"}), metric_readers=[reader]
+    )
+    instrumented_call(monkeypatch, openai_url, tracer_provider, logger_provider, meter_provider)
+    meter_provider.shutdown()
+    tracer_provider.shutdown()
+    logger_provider.shutdown()
+    now = time.time_ns()
+    window = {"since": str((now - HOUR) / 1e9), "until": str((now + HOUR) / 1e9), "interval": "1d"}
+    usage = wait_for_metric(
+        prela_serve, "gen_ai.client.token.usage", {**window, "group_by": "gen_ai.token.type"}
+    )
+    sums = {s["group"]: s["points"][0]["sum"] for s in usage["series"]}
+    # Other tests of the session may have called the model too: at least this call's tokens, in proportion.
+    assert sums["input"] >= PROMPT_TOKENS and sums["output"] >= COMPLETION_TOKENS
+    assert sums["input"] * COMPLETION_TOKENS == sums["output"] * PROMPT_TOKENS
+
+
+def test_log_records_with_bad_ids_are_partially_rejected_over_http(prela_serve: PrelaServer) -> None:
+    request = ExportLogsServiceRequest()
+    records = request.resource_logs.add().scope_logs.add().log_records
+    good = records.add(time_unix_nano=time.time_ns(), event_name="app.start")
+    good.body.string_value = "started"
+    records.add(time_unix_nano=time.time_ns(), trace_id=b"\x01" * 5)
+    response = httpx.post(
+        f"{prela_serve.ingest_url}/v1/logs",
+        content=request.SerializeToString(),
+        headers={"Content-Type": "application/x-protobuf"},
+    )
+    assert response.status_code == 200
+    answer = ExportLogsServiceResponse.FromString(response.content)
+    assert answer.partial_success.rejected_log_records == 1
+    assert answer.partial_success.error_message == (
+        "log record 1 of scope '': trace_id must be empty or 16 bytes, got 5"
+    )
+
+
+def test_metric_points_beyond_the_storable_time_are_partially_rejected_over_http(
+    prela_serve: PrelaServer,
+) -> None:
+    request = ExportMetricsServiceRequest()
+    metric = request.resource_metrics.add().scope_metrics.add().metrics.add(name="app.gauge")
+    metric.gauge.data_points.add(time_unix_nano=time.time_ns(), as_double=1.0)
+    metric.gauge.data_points.add(time_unix_nano=2**64 - 1, as_double=2.0)
+    response = httpx.post(
+        f"{prela_serve.ingest_url}/v1/metrics",
+        content=request.SerializeToString(),
+        headers={"Content-Type": "application/x-protobuf"},
+    )
+    assert response.status_code == 200
+    answer = ExportMetricsServiceResponse.FromString(response.content)
+    assert answer.partial_success.rejected_data_points == 1
+    assert (
+        "data point 1 of metric 'app.gauge': time beyond 2262-04-11" in answer.partial_success.error_message
+    )
+
+
+def test_otlp_json_logs_with_a_bad_field_are_a_400_naming_it(prela_serve: PrelaServer) -> None:
+    body = {"resourceLogs": [{"scopeLogs": [{"logRecords": [{"severityNumber": 99}]}]}]}
+    response = httpx.post(f"{prela_serve.ingest_url}/v1/logs", json=body)
+    assert response.status_code == 400
+    assert response.json()["message"].startswith(
+        "resourceLogs[0].scopeLogs[0].logRecords[0].severityNumber: 99 is not a valid enum value"
+    )
