@@ -8,8 +8,11 @@ gRPC) send its spans and logs to a `prela serve`, logs first or spans first.
 from __future__ import annotations
 
 import json
+import os
+import signal
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -37,7 +40,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
-from tests.conftest import PrelaServer
+from tests.conftest import PrelaServer, start_prela_serve
 from tests.integration.test_otel_exporters import wait_for_trace
 from tests.sdk.fake_openai import ANSWER, COMPLETION_TOKENS, PROMPT_TOKENS, fake_openai_server
 
@@ -307,3 +310,73 @@ def test_otlp_json_logs_with_a_bad_field_are_a_400_naming_it(prela_serve: PrelaS
     assert response.json()["message"].startswith(
         "resourceLogs[0].scopeLogs[0].logRecords[0].severityNumber: 99 is not a valid enum value"
     )
+
+
+def test_logs_and_metrics_answered_before_a_kill_9_are_replayed_from_the_write_ahead_log(
+    tmp_path: Path,
+) -> None:
+    data_dir = tmp_path / "data"
+    # A long linger keeps the answered rows in the queue, not yet in ClickHouse, when the process dies.
+    server = start_prela_serve(
+        data_dir, env={"PRELA_BATCH_LINGER_MS": "60000", "PRELA_BATCH_SPANS": "1000000"}
+    )
+    trace_id, span_id = os.urandom(16).hex(), os.urandom(8).hex()
+    now = time.time_ns()
+    user = {"kvlistValue": {"values": [{"key": "content", "value": {"stringValue": "Hi"}}]}}
+    logs = {
+        "resourceLogs": [
+            {
+                "scopeLogs": [
+                    {
+                        "logRecords": [
+                            {
+                                "timeUnixNano": str(now),
+                                "eventName": "gen_ai.user.message",
+                                "traceId": trace_id,
+                                "spanId": span_id,
+                                "body": user,
+                            }
+                        ]
+                    }
+                ]
+            }
+        ]
+    }
+    chat = {"key": "gen_ai.operation.name", "value": {"stringValue": "chat"}}
+    spans = {
+        "resourceSpans": [
+            {
+                "scopeSpans": [
+                    {
+                        "spans": [
+                            {
+                                "traceId": trace_id,
+                                "spanId": span_id,
+                                "name": "chat m",
+                                "startTimeUnixNano": str(now),
+                                "endTimeUnixNano": str(now + 1000),
+                                "attributes": [chat],
+                            }
+                        ]
+                    }
+                ]
+            }
+        ]
+    }
+    gauge = {"name": "replayed.gauge", "gauge": {"dataPoints": [{"timeUnixNano": str(now), "asDouble": 7.0}]}}
+    metrics = {"resourceMetrics": [{"scopeMetrics": [{"metrics": [gauge]}]}]}
+    for path, body in (("/v1/logs", logs), ("/v1/traces", spans), ("/v1/metrics", metrics)):
+        assert httpx.post(f"{server.ingest_url}{path}", json=body, timeout=30).status_code == 200
+    server.stop(signal.SIGKILL)
+
+    restarted = start_prela_serve(data_dir)
+    try:
+        trace = wait_for_trace(restarted, trace_id, 1)
+        assert json.loads(trace["spans"][0]["input"]) == [
+            {"role": "user", "parts": [{"type": "text", "content": "Hi"}]}
+        ]
+        window = {"since": str((now - HOUR) / 1e9), "until": str((now + HOUR) / 1e9), "interval": "1d"}
+        series = wait_for_metric(restarted, "replayed.gauge", window)["series"]
+        assert [[p["value"] for p in s["points"]] for s in series] == [[7.0]]
+    finally:
+        restarted.stop()
