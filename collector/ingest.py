@@ -74,11 +74,6 @@ class Ingest:
             await self._export(project_id, mapped.records, transport, False, raw)
         return IngestResult(len(mapped.records), mapped.rejected, "; ".join(mapped.errors))
 
-    @property
-    def takes_logs_and_metrics(self) -> bool:
-        """Whether the exporter carries log and metric rows (the embedded queue does; Kafka not yet)."""
-        return getattr(self._exporter, "takes_logs_and_metrics", False)
-
     async def export_logs(
         self, request: ExportLogsServiceRequest, principal: Principal, transport: str, raw: RawRequest
     ) -> IngestResult:
@@ -129,14 +124,25 @@ def count_spans(request: ExportTraceServiceRequest) -> int:
     return sum(len(scope.spans) for resource in request.resource_spans for scope in resource.scope_spans)
 
 
+def logs_of_message(project_id: str, payload: bytes) -> list[SpanRecord]:
+    """The log rows of an OTLP logs request taken from Kafka (the writer's decoder for the logs topic)."""
+    return cast(
+        list[SpanRecord], map_logs_request(ExportLogsServiceRequest.FromString(payload), project_id).rows
+    )
+
+
+def metrics_of_message(project_id: str, payload: bytes) -> list[SpanRecord]:
+    """The metric points of an OTLP metrics request taken from Kafka (the metrics topic's decoder)."""
+    request = ExportMetricsServiceRequest.FromString(payload)
+    return cast(list[SpanRecord], map_metrics_request(request, project_id).rows)
+
+
 def records_of(entry: WalEntry) -> list[SpanRecord]:
     """The spans (or log / metric rows) of a logged request, mapped exactly as when it was received."""
     if entry.kind is PayloadKind.OTLP_LOGS:
-        logs = map_logs_request(ExportLogsServiceRequest.FromString(entry.payload), entry.project_id)
-        return cast(list[SpanRecord], logs.rows)
+        return logs_of_message(entry.project_id, entry.payload)
     if entry.kind is PayloadKind.OTLP_METRICS:
-        points = map_metrics_request(ExportMetricsServiceRequest.FromString(entry.payload), entry.project_id)
-        return cast(list[SpanRecord], points.rows)
+        return metrics_of_message(entry.project_id, entry.payload)
     if entry.kind is PayloadKind.OTLP_PROTOBUF:
         request = ExportTraceServiceRequest.FromString(entry.payload)
         return map_export_request(request, entry.project_id).records

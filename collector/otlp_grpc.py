@@ -33,7 +33,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 from prela.auth import AuthUnavailable, Principal, Unauthenticated, grpc_metadata_headers
 from prela.collector.errors import InvalidPayload, RateLimited
 from prela.collector.ingest import Ingest
-from prela.collector.otlp_http import Authenticate, SignalNotCarried
+from prela.collector.otlp_http import Authenticate
 from prela.exporters.base import ExportError, PayloadKind, RawRequest
 from prela.telemetry.metrics import RECEIVER_REFUSED_REQUESTS, RECEIVER_REQUEST_SECONDS
 
@@ -94,8 +94,6 @@ class OtlpGrpcReceiver:
             await self._refuse(context, "decode", grpc.StatusCode.INVALID_ARGUMENT, str(exc))
         except ExportError as exc:
             await self._refuse(context, exc.reason, grpc.StatusCode.UNAVAILABLE, str(exc))
-        except SignalNotCarried as exc:
-            await self._refuse(context, "not_carried", grpc.StatusCode.UNIMPLEMENTED, str(exc))
         raise AssertionError("unreachable: context.abort raises")
 
     async def _traces(self, body: bytes, principal: Principal) -> Message:
@@ -114,8 +112,6 @@ class OtlpGrpcReceiver:
         return response
 
     async def _logs(self, body: bytes, principal: Principal) -> Message:
-        if not self._ingest.takes_logs_and_metrics:
-            raise SignalNotCarried("OTLP logs are received by `prela serve` only, not yet in scale-out mode")
         try:
             request = ExportLogsServiceRequest.FromString(body)
         except DecodeError as exc:
@@ -131,10 +127,6 @@ class OtlpGrpcReceiver:
         return response
 
     async def _metrics(self, body: bytes, principal: Principal) -> Message:
-        if not self._ingest.takes_logs_and_metrics:
-            raise SignalNotCarried(
-                "OTLP metrics are received by `prela serve` only, not yet in scale-out mode"
-            )
         try:
             request = ExportMetricsServiceRequest.FromString(body)
         except DecodeError as exc:

@@ -59,14 +59,9 @@ _PROTOBUF_TYPES = {PROTOBUF, "application/protobuf"}
 
 # google.rpc.Code values used in Status bodies
 _INVALID_ARGUMENT, _RESOURCE_EXHAUSTED, _UNAVAILABLE, _UNAUTHENTICATED = 3, 8, 14, 16
-_UNIMPLEMENTED = 12
 
 Authenticate = Callable[[Mapping[str, str]], Awaitable[Principal]]
 Handler = Callable[[bytes, Principal], Awaitable[Response]]
-
-
-class SignalNotCarried(Exception):
-    """This role's exporter does not carry logs or metrics (scale-out mode, for now)."""
 
 
 def _parse_json(body: bytes) -> Any:
@@ -180,8 +175,6 @@ class OtlpHttpReceiver:
             return self._refuse(
                 exc.reason, 503, _UNAVAILABLE, str(exc), as_json, {"Retry-After": self._retry_after}
             )
-        except SignalNotCarried as exc:
-            return self._refuse("not_carried", 404, _UNIMPLEMENTED, str(exc), as_json)
         except ClientDisconnect:
             return self._refuse("disconnected", 400, _INVALID_ARGUMENT, "client disconnected", as_json)
 
@@ -226,14 +219,7 @@ class OtlpHttpReceiver:
 
     # --- logs and metrics: the same rules, their own messages -----------------------------------
 
-    def _signal_carried(self, signal: str) -> None:
-        if not self._ingest.takes_logs_and_metrics:
-            raise SignalNotCarried(
-                f"OTLP {signal} are received by `prela serve` only, not yet in scale-out mode"
-            )
-
     async def _logs_protobuf(self, body: bytes, principal: Principal) -> Response:
-        self._signal_carried("logs")
         try:
             otlp = ExportLogsServiceRequest.FromString(body)
         except DecodeError as exc:
@@ -249,7 +235,6 @@ class OtlpHttpReceiver:
         return Response(response.SerializeToString(), media_type=PROTOBUF)
 
     async def _logs_json(self, body: bytes, principal: Principal) -> Response:
-        self._signal_carried("logs")
         otlp = otlp_json_to_logs_request(_parse_json(body))
         raw = RawRequest(PayloadKind.OTLP_LOGS, otlp.SerializeToString())
         result = await self._ingest.export_logs(otlp, principal, TRANSPORT, raw)
@@ -257,7 +242,6 @@ class OtlpHttpReceiver:
         return JSONResponse({"partialSuccess": partial if result.rejected else {}})
 
     async def _metrics_protobuf(self, body: bytes, principal: Principal) -> Response:
-        self._signal_carried("metrics")
         try:
             otlp = ExportMetricsServiceRequest.FromString(body)
         except DecodeError as exc:
@@ -274,7 +258,6 @@ class OtlpHttpReceiver:
         return Response(response.SerializeToString(), media_type=PROTOBUF)
 
     async def _metrics_json(self, body: bytes, principal: Principal) -> Response:
-        self._signal_carried("metrics")
         otlp = otlp_json_to_metrics_request(_parse_json(body))
         raw = RawRequest(PayloadKind.OTLP_METRICS, otlp.SerializeToString())
         result = await self._ingest.export_metrics(otlp, principal, TRANSPORT, raw)

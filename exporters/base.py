@@ -20,6 +20,8 @@ class PayloadKind(IntEnum):
     SPOOL_TRACES = 5  # … for the traces topic
     OTLP_LOGS = 6  # an ExportLogsServiceRequest (protobuf; OTLP/JSON requests are logged converted)
     OTLP_METRICS = 7  # an ExportMetricsServiceRequest (likewise)
+    SPOOL_LOGS = 8  # the collector's spool: an OTLP logs request for the logs topic
+    SPOOL_METRICS = 9  # … an OTLP metrics request for the metrics topic
 
 
 @dataclass(frozen=True, slots=True)

@@ -180,8 +180,6 @@ class BatchWriter:
 class QueueExporter:
     """`SpanExporter` of `prela serve`: log the request, queue its spans, answer."""
 
-    takes_logs_and_metrics = True  # log rows and metric points are queued like spans
-
     def __init__(self, queue: SpanQueue, wal: WriteAheadLog | None = None) -> None:
         self._queue = queue
         self._wal = wal
