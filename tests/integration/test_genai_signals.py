@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +22,7 @@ import pytest
 from openai import OpenAI
 from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter as GrpcLogExporter
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcSpanExporter
+from opentelemetry.exporter.otlp.proto.http import Compression
 from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter as HttpLogExporter
 from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter as HttpMetricExporter
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpSpanExporter
@@ -151,7 +154,7 @@ def test_logs_sent_before_their_span_fill_its_content_over_http(
 ) -> None:
     tracer_provider, logger_provider = providers(
         HttpSpanExporter(endpoint=f"{prela_serve.ingest_url}/v1/traces"),
-        HttpLogExporter(endpoint=f"{prela_serve.ingest_url}/v1/logs"),
+        HttpLogExporter(endpoint=f"{prela_serve.ingest_url}/v1/logs", compression=Compression.Gzip),
         "genai-http",
     )
     trace_id = instrumented_call(monkeypatch, openai_url, tracer_provider, logger_provider)
@@ -160,6 +163,10 @@ def test_logs_sent_before_their_span_fill_its_content_over_http(
     assert httpx.get(f"{prela_serve.query_url}/api/v1/traces/{trace_id}").status_code == 404
     assert tracer_provider.force_flush()
     assert_content_joined(prela_serve, trace_id)
+    # The LLM-call list joins the same content.
+    params = {"service": "genai-http", "span_type": "LLM", "include": "content"}
+    (listed,) = httpx.get(f"{prela_serve.query_url}/api/v1/spans", params=params).json()["spans"]
+    assert (json.loads(listed["input"]), json.loads(listed["output"])) == (EXPECTED_INPUT, EXPECTED_OUTPUT)
     tracer_provider.shutdown()
     logger_provider.shutdown()
 
@@ -380,3 +387,52 @@ def test_logs_and_metrics_answered_before_a_kill_9_are_replayed_from_the_write_a
         assert [[p["value"] for p in s["points"]] for s in series] == [[7.0]]
     finally:
         restarted.stop()
+
+
+# The instrumentation reads the conventions opt-in once per process: the latest conventions run apart.
+_LATEST_CONVENTIONS_APP = """
+import sys
+from openai import OpenAI
+from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+from opentelemetry.instrumentation.openai_v2 import OpenAIInstrumentor
+from opentelemetry.sdk._logs import LoggerProvider
+from opentelemetry.sdk._logs.export import SimpleLogRecordProcessor
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+
+openai_url, ingest_url = sys.argv[1:3]
+tracer_provider, logger_provider = TracerProvider(), LoggerProvider()
+tracer_provider.add_span_processor(SimpleSpanProcessor(OTLPSpanExporter(endpoint=ingest_url + "/v1/traces")))
+logger_provider.add_log_record_processor(SimpleLogRecordProcessor(OTLPLogExporter(endpoint=ingest_url + "/v1/logs")))
+OpenAIInstrumentor().instrument(tracer_provider=tracer_provider, logger_provider=logger_provider)
+with tracer_provider.get_tracer("app").start_as_current_span("agent run") as root:
+    messages = [{"role": "system", "content": "Answer briefly."}, {"role": "user", "content": "Capital of France?"}]
+    OpenAI(base_url=openai_url, api_key="sk-test", max_retries=0).chat.completions.create(
+        model="gpt-4o-mini", messages=messages
+    )
+print(format(root.get_span_context().trace_id, "032x"))
+"""
+
+
+def test_the_latest_conventions_details_event_fills_its_span(
+    prela_serve: PrelaServer, openai_url: str
+) -> None:
+    env = {
+        **os.environ,
+        "OTEL_SEMCONV_STABILITY_OPT_IN": "gen_ai_latest_experimental",
+        "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT": "EVENT_ONLY",
+    }
+    app = subprocess.run(
+        [sys.executable, "-c", _LATEST_CONVENTIONS_APP, openai_url, prela_serve.ingest_url],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert app.returncode == 0, app.stderr
+    trace = wait_for_trace(prela_serve, app.stdout.strip(), 2)
+    span = llm_span(trace)
+    assert [log["event_name"] for log in trace["logs"]] == ["gen_ai.client.inference.operation.details"]
+    assert json.loads(span["input"]) == EXPECTED_INPUT[:2]
+    assert json.loads(span["output"]) == EXPECTED_OUTPUT
