@@ -140,7 +140,7 @@ def otlp_json_to_metrics_request(doc: Any) -> ExportMetricsServiceRequest:
     if doc.__class__ is not dict:
         raise InvalidPayload(f"body: expected a JSON object, got {type(doc).__name__}")
     request = ExportMetricsServiceRequest()
-    try:
+    try:  # RecursionError: JSON nested deeper than Python recurses (the protobuf limit is far lower)
         json_format.ParseDict(_without_exemplars(doc), request, ignore_unknown_fields=True)
     except (json_format.ParseError, RecursionError) as exc:
         raise InvalidPayload(f"not a valid OTLP/JSON ExportMetricsServiceRequest: {exc}") from None

@@ -11,7 +11,7 @@ CREATE TABLE IF NOT EXISTS ${database}.logs
     time                DateTime64(9) CODEC(Delta(8), ZSTD(1)),
     observed_time       DateTime64(9) CODEC(Delta(8), ZSTD(1)),
     seq                 UInt32 CODEC(T64, ZSTD(1)),
-    severity_number     UInt8,
+    severity_number     Int32,
     severity_text       LowCardinality(String),
     event_name          LowCardinality(String),
     body                String CODEC(ZSTD(3)),

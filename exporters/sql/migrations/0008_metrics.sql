@@ -14,7 +14,7 @@ CREATE TABLE IF NOT EXISTS ${database}.metrics
     scope_version          LowCardinality(String),
     time                   DateTime64(9) CODEC(Delta(8), ZSTD(1)),
     start_time             DateTime64(9) CODEC(Delta(8), ZSTD(1)),
-    temporality            UInt8,
+    temporality            Int32,
     is_monotonic           UInt8,
     value                  Float64 CODEC(Gorilla, ZSTD(1)),
     count                  UInt64 CODEC(T64, ZSTD(1)),
