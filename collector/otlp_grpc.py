@@ -46,6 +46,10 @@ Handler = Callable[[bytes, Principal], Awaitable[Message]]
 TRANSPORT = "grpc"
 
 
+def _serialize(message: Message) -> bytes:
+    return message.SerializeToString()  # not Message.SerializeToString: the base class's is abstract
+
+
 def _code_name(context: grpc.aio.ServicerContext) -> str:
     code = context.code()
     return code.name if isinstance(code, grpc.StatusCode) else "OK"
@@ -175,7 +179,7 @@ class OtlpGrpcReceiver:
                     service,
                     {
                         "Export": grpc.unary_unary_rpc_method_handler(
-                            method, request_deserializer=None, response_serializer=Message.SerializeToString
+                            method, request_deserializer=None, response_serializer=_serialize
                         )
                     },
                 )

@@ -17,8 +17,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import grpc
 import httpx
 import pytest
+import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from openai import OpenAI
@@ -46,6 +48,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
 from tests.conftest import PrelaServer, start_prela_serve
+from tests.integration.test_openapi import CHECKS
 from tests.integration.test_otel_exporters import wait_for_trace
 from tests.sdk.fake_openai import ANSWER, COMPLETION_TOKENS, PROMPT_TOKENS, fake_openai_server
 
@@ -139,6 +142,10 @@ def llm_span(trace: dict[str, Any]) -> dict[str, Any]:
 
 def assert_content_joined(server: PrelaServer, trace_id: str) -> None:
     trace = wait_for_trace(server, trace_id, 2)
+    # The detail with its logs keeps to the OpenAPI document.
+    response = httpx.get(f"{server.query_url}/api/v1/traces/{trace_id}")
+    api = schemathesis.openapi.from_url(f"{server.query_url}/api/v1/openapi.json")
+    api["/api/v1/traces/{trace_id}"]["GET"].Case().validate_response(response, checks=CHECKS)
     span = llm_span(trace)
     assert json.loads(span["input"]) == EXPECTED_INPUT
     assert json.loads(span["output"]) == EXPECTED_OUTPUT
@@ -242,6 +249,10 @@ def test_sdk_metrics_are_stored_and_read_back_by_attribute(prela_serve: PrelaSer
     described = {m["name"]: (m["type"], m["unit"], m["description"]) for m in names}
     assert described["app.requests"] == ("sum", "{request}", "Requests served")
     assert described["app.latency"] == ("histogram", "s", "")
+    api = schemathesis.openapi.from_url(f"{prela_serve.query_url}/api/v1/openapi.json")
+    for params in ({}, {**window, "name": "app.latency", "group_by": "gen_ai.request.model"}):
+        response = httpx.get(f"{prela_serve.query_url}/api/v1/metrics", params=params)
+        api["/api/v1/metrics"]["GET"].Case().validate_response(response, checks=CHECKS)
 
 
 def test_the_instrumentations_token_usage_histogram_is_read_by_token_type(
@@ -500,8 +511,42 @@ def test_fuzzed_logs_and_metrics_protobuf_is_answered_200_or_400(
     assert prela_serve.process.poll() is None
 
 
-def test_no_fuzzed_log_or_metric_was_acknowledged_and_then_not_stored(prela_serve: PrelaServer) -> None:
-    # Runs after the fuzzing above (same module, file order): the writer refused no row it was given.
+def test_grpc_logs_and_metrics_services_answer_partial_success(prela_serve: PrelaServer) -> None:
+    logs = ExportLogsServiceRequest()
+    records = logs.resource_logs.add().scope_logs.add().log_records
+    records.add(time_unix_nano=time.time_ns(), event_name="app.start")
+    records.add(time_unix_nano=time.time_ns(), span_id=b"\x02" * 8)
+    metrics = ExportMetricsServiceRequest()
+    gauge = metrics.resource_metrics.add().scope_metrics.add().metrics.add(name="grpc.gauge").gauge
+    gauge.data_points.add(time_unix_nano=2**64 - 1, as_double=1.0)
+    with grpc.insecure_channel(prela_serve.grpc_endpoint) as channel:
+        export_logs = channel.unary_unary(
+            "/opentelemetry.proto.collector.logs.v1.LogsService/Export",
+            request_serializer=ExportLogsServiceRequest.SerializeToString,
+            response_deserializer=ExportLogsServiceResponse.FromString,
+        )
+        export_metrics = channel.unary_unary(
+            "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export",
+            request_serializer=ExportMetricsServiceRequest.SerializeToString,
+            response_deserializer=ExportMetricsServiceResponse.FromString,
+        )
+        logs_answer = export_logs(logs, timeout=30)
+        metrics_answer = export_metrics(metrics, timeout=30)
+        with pytest.raises(grpc.RpcError) as caught:
+            channel.unary_unary("/opentelemetry.proto.collector.logs.v1.LogsService/Export")(
+                b"\xff", timeout=30
+            )
+    assert logs_answer.partial_success.rejected_log_records == 1
+    assert logs_answer.partial_success.error_message == "log record 1 of scope '': span_id without a trace_id"
+    assert metrics_answer.partial_success.rejected_data_points == 1
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert caught.value.details().startswith("not a valid ExportLogsServiceRequest")
+
+
+def test_no_log_or_metric_request_crashed_or_was_acknowledged_and_not_stored(
+    prela_serve: PrelaServer,
+) -> None:
+    # Runs last in this module (file order): no request above crashed a handler, the writer refused no row.
     time.sleep(1.0)  # one writer linger: the last fuzzed rows are inserted
     log = prela_serve.log()
     assert "Traceback" not in log, log[log.find("Traceback") :][:3000]
