@@ -153,29 +153,32 @@ def records_of(entry: WalEntry) -> list[SpanRecord]:
 
 
 def replay_wal(wal: WriteAheadLog, writer: ClickHouseWriter, batch_spans: int) -> int:
-    """Store the requests logged but not checkpointed before the last stop; returns the span count."""
+    """Store the requests logged but not checkpointed before the last stop (spans, log records, metric
+    points); returns the span count."""
     replayed = 0
     batch: list[SpanRecord] = []
     last_lsn = 0
+
+    def store(rows: list[SpanRecord]) -> int:
+        log_unstorable(writer.insert_or_isolate(rows))
+        return len(rows) if rows[0].__class__ is SpanRecord else 0
+
     for entry in wal.pending():
         try:
             rows = records_of(entry)
             if batch and rows and rows[0].__class__ is not batch[0].__class__:  # one row type per insert
-                log_unstorable(writer.insert_or_isolate(batch))
-                replayed += len(batch)
+                replayed += store(batch)
                 batch = []
             batch.extend(rows)
         except Exception:  # logged only after it decoded once: cannot happen unless the file was edited
             logger.exception("wal: skipping an entry that no longer decodes lsn=%d", entry.lsn)
         last_lsn = entry.lsn
         if len(batch) >= batch_spans:
-            log_unstorable(writer.insert_or_isolate(batch))
-            replayed += len(batch)
+            replayed += store(batch)
             batch = []
             wal.checkpoint(last_lsn)
     if batch:
-        log_unstorable(writer.insert_or_isolate(batch))
-        replayed += len(batch)
+        replayed += store(batch)
     if last_lsn:
         wal.checkpoint(last_lsn)
     return replayed

@@ -391,6 +391,7 @@ def test_logs_and_metrics_answered_before_a_kill_9_are_replayed_from_the_write_a
 
     restarted = start_prela_serve(data_dir)
     try:
+        assert "replayed spans=1 from the write-ahead log" in restarted.log()
         trace = wait_for_trace(restarted, trace_id, 1)
         assert json.loads(trace["spans"][0]["input"]) == [
             {"role": "user", "parts": [{"type": "text", "content": "Hi"}]}
@@ -400,6 +401,36 @@ def test_logs_and_metrics_answered_before_a_kill_9_are_replayed_from_the_write_a
         assert [[p["value"] for p in s["points"]] for s in series] == [[7.0]]
     finally:
         restarted.stop()
+
+
+def test_a_sessions_transcript_joins_the_logged_content(prela_serve: PrelaServer) -> None:
+    trace_id, span_id, session = os.urandom(16).hex(), os.urandom(8).hex(), f"sess-{os.urandom(4).hex()}"
+    now = time.time_ns()
+    body = {"kvlistValue": {"values": [{"key": "content", "value": {"stringValue": "Hi"}}]}}
+    record = {
+        "timeUnixNano": str(now),
+        "eventName": "gen_ai.user.message",
+        "traceId": trace_id,
+        "spanId": span_id,
+    }
+    logs = {"resourceLogs": [{"scopeLogs": [{"logRecords": [{**record, "body": body}]}]}]}
+    attributes = [
+        {"key": "gen_ai.operation.name", "value": {"stringValue": "chat"}},
+        {"key": "session.id", "value": {"stringValue": session}},
+    ]
+    chat = {"traceId": trace_id, "spanId": span_id, "name": "chat m", "attributes": attributes}
+    chat.update(startTimeUnixNano=str(now), endTimeUnixNano=str(now + 1000))
+    spans = {"resourceSpans": [{"scopeSpans": [{"spans": [chat]}]}]}
+    for path, doc in (("/v1/traces", spans), ("/v1/logs", logs)):
+        assert httpx.post(f"{prela_serve.ingest_url}{path}", json=doc).status_code == 200
+    deadline = time.monotonic() + 20
+    llm: list[dict[str, Any]] = []
+    while time.monotonic() < deadline and not (llm and llm[0]["input"]):
+        response = httpx.get(f"{prela_serve.query_url}/api/v1/sessions/{session}")
+        llm = response.json()["traces"][0]["llm_spans"] if response.status_code == 200 else []
+        time.sleep(0.1)
+    assert json.loads(llm[0]["input"]) == [{"role": "user", "parts": [{"type": "text", "content": "Hi"}]}]
+    assert llm[0]["output"] == ""
 
 
 # The instrumentation reads the conventions opt-in once per process: the latest conventions run apart.
