@@ -10,15 +10,19 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import orjson
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from prela.auth import Principal, RateLimiter
 from prela.collector.errors import RateLimited
 from prela.collector.mapping import map_export_request
 from prela.collector.otlp_json import otlp_json_to_request
+from prela.collector.otlp_logs import count_log_records, map_logs_request
+from prela.collector.otlp_metrics import count_data_points, map_metrics_request
 from prela.collector.prela_json import map_prela_trace
 from prela.exporters.base import ExportError, PayloadKind, RawRequest, SpanExporter
 from prela.exporters.clickhouse import ClickHouseWriter, log_unstorable
@@ -70,6 +74,27 @@ class Ingest:
             await self._export(project_id, mapped.records, transport, False, raw)
         return IngestResult(len(mapped.records), mapped.rejected, "; ".join(mapped.errors))
 
+    async def export_logs(
+        self, request: ExportLogsServiceRequest, principal: Principal, transport: str, raw: RawRequest
+    ) -> IngestResult:
+        """Map and export the log records; rate-limited per record like spans."""
+        await self.admit(principal, count_log_records(request), transport)
+        mapped = map_logs_request(request, principal.project_id)
+        if mapped.rows:
+            # The exporter's queue routes rows to their table by type (see exporters.clickhouse).
+            await self._exporter.export(principal.project_id, cast(list[SpanRecord], mapped.rows), raw=raw)
+        return IngestResult(len(mapped.rows), mapped.rejected, "; ".join(mapped.errors))
+
+    async def export_metrics(
+        self, request: ExportMetricsServiceRequest, principal: Principal, transport: str, raw: RawRequest
+    ) -> IngestResult:
+        """Map and export the metric data points; rate-limited per data point."""
+        await self.admit(principal, count_data_points(request), transport)
+        mapped = map_metrics_request(request, principal.project_id)
+        if mapped.rows:
+            await self._exporter.export(principal.project_id, cast(list[SpanRecord], mapped.rows), raw=raw)
+        return IngestResult(len(mapped.rows), mapped.rejected, "; ".join(mapped.errors))
+
     async def export_prela(
         self, doc: dict[str, Any], principal: Principal, transport: str, raw: RawRequest | None = None
     ) -> str:
@@ -99,8 +124,25 @@ def count_spans(request: ExportTraceServiceRequest) -> int:
     return sum(len(scope.spans) for resource in request.resource_spans for scope in resource.scope_spans)
 
 
+def logs_of_message(project_id: str, payload: bytes) -> list[SpanRecord]:
+    """The log rows of an OTLP logs request taken from Kafka (the writer's decoder for the logs topic)."""
+    return cast(
+        list[SpanRecord], map_logs_request(ExportLogsServiceRequest.FromString(payload), project_id).rows
+    )
+
+
+def metrics_of_message(project_id: str, payload: bytes) -> list[SpanRecord]:
+    """The metric points of an OTLP metrics request taken from Kafka (the metrics topic's decoder)."""
+    request = ExportMetricsServiceRequest.FromString(payload)
+    return cast(list[SpanRecord], map_metrics_request(request, project_id).rows)
+
+
 def records_of(entry: WalEntry) -> list[SpanRecord]:
-    """The spans of a logged request, mapped exactly as when it was received."""
+    """The spans (or log / metric rows) of a logged request, mapped exactly as when it was received."""
+    if entry.kind is PayloadKind.OTLP_LOGS:
+        return logs_of_message(entry.project_id, entry.payload)
+    if entry.kind is PayloadKind.OTLP_METRICS:
+        return metrics_of_message(entry.project_id, entry.payload)
     if entry.kind is PayloadKind.OTLP_PROTOBUF:
         request = ExportTraceServiceRequest.FromString(entry.payload)
         return map_export_request(request, entry.project_id).records
@@ -111,24 +153,32 @@ def records_of(entry: WalEntry) -> list[SpanRecord]:
 
 
 def replay_wal(wal: WriteAheadLog, writer: ClickHouseWriter, batch_spans: int) -> int:
-    """Store the requests logged but not checkpointed before the last stop; returns the span count."""
+    """Store the requests logged but not checkpointed before the last stop (spans, log records, metric
+    points); returns the span count."""
     replayed = 0
     batch: list[SpanRecord] = []
     last_lsn = 0
+
+    def store(rows: list[SpanRecord]) -> int:
+        log_unstorable(writer.insert_or_isolate(rows))
+        return len(rows) if rows[0].__class__ is SpanRecord else 0
+
     for entry in wal.pending():
         try:
-            batch.extend(records_of(entry))
+            rows = records_of(entry)
+            if batch and rows and rows[0].__class__ is not batch[0].__class__:  # one row type per insert
+                replayed += store(batch)
+                batch = []
+            batch.extend(rows)
         except Exception:  # logged only after it decoded once: cannot happen unless the file was edited
             logger.exception("wal: skipping an entry that no longer decodes lsn=%d", entry.lsn)
         last_lsn = entry.lsn
         if len(batch) >= batch_spans:
-            log_unstorable(writer.insert_or_isolate(batch))
-            replayed += len(batch)
+            replayed += store(batch)
             batch = []
             wal.checkpoint(last_lsn)
     if batch:
-        log_unstorable(writer.insert_or_isolate(batch))
-        replayed += len(batch)
+        replayed += store(batch)
     if last_lsn:
         wal.checkpoint(last_lsn)
     return replayed

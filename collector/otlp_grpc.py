@@ -1,4 +1,4 @@
-"""OTLP/gRPC receiver: `opentelemetry.proto.collector.trace.v1.TraceService/Export` on a grpc.aio server.
+"""OTLP/gRPC receiver: `opentelemetry.proto.collector.{trace,logs,metrics}.v1.*Service/Export` on a grpc.aio server.
 
 The request is taken as raw bytes and parsed here, so a malformed message is
 answered INVALID_ARGUMENT with the parser's reason (grpc's own deserializer
@@ -10,16 +10,27 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Awaitable, Callable
 
 import grpc
-from google.protobuf.message import DecodeError
+from google.protobuf.message import DecodeError, Message
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
+    ExportLogsPartialSuccess,
+    ExportLogsServiceRequest,
+    ExportLogsServiceResponse,
+)
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
+    ExportMetricsPartialSuccess,
+    ExportMetricsServiceRequest,
+    ExportMetricsServiceResponse,
+)
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTracePartialSuccess,
     ExportTraceServiceRequest,
     ExportTraceServiceResponse,
 )
 
-from prela.auth import AuthUnavailable, Unauthenticated, grpc_metadata_headers
+from prela.auth import AuthUnavailable, Principal, Unauthenticated, grpc_metadata_headers
 from prela.collector.errors import InvalidPayload, RateLimited
 from prela.collector.ingest import Ingest
 from prela.collector.otlp_http import Authenticate
@@ -29,7 +40,14 @@ from prela.telemetry.metrics import RECEIVER_REFUSED_REQUESTS, RECEIVER_REQUEST_
 logger = logging.getLogger(__name__)
 
 SERVICE = "opentelemetry.proto.collector.trace.v1.TraceService"
+LOGS_SERVICE = "opentelemetry.proto.collector.logs.v1.LogsService"
+METRICS_SERVICE = "opentelemetry.proto.collector.metrics.v1.MetricsService"
+Handler = Callable[[bytes, Principal], Awaitable[Message]]
 TRANSPORT = "grpc"
+
+
+def _serialize(message: Message) -> bytes:
+    return message.SerializeToString()  # not Message.SerializeToString: the base class's is abstract
 
 
 def _code_name(context: grpc.aio.ServicerContext) -> str:
@@ -43,9 +61,20 @@ class OtlpGrpcReceiver:
         self._authenticate = authenticate
 
     async def export(self, body: bytes, context: grpc.aio.ServicerContext) -> ExportTraceServiceResponse:
+        return await self._timed(body, context, self._traces)  # type: ignore[return-value]
+
+    async def export_logs(self, body: bytes, context: grpc.aio.ServicerContext) -> ExportLogsServiceResponse:
+        return await self._timed(body, context, self._logs)  # type: ignore[return-value]
+
+    async def export_metrics(
+        self, body: bytes, context: grpc.aio.ServicerContext
+    ) -> ExportMetricsServiceResponse:
+        return await self._timed(body, context, self._metrics)  # type: ignore[return-value]
+
+    async def _timed(self, body: bytes, context: grpc.aio.ServicerContext, handle: Handler) -> Message:
         started = time.perf_counter()
         try:
-            return await self._export(body, context)
+            return await self._export(body, context, handle)
         finally:
             elapsed = time.perf_counter() - started
             RECEIVER_REQUEST_SECONDS.labels(TRANSPORT).observe(elapsed)
@@ -54,16 +83,10 @@ class OtlpGrpcReceiver:
                 _code_name(context), len(body), elapsed * 1000,
             )  # fmt: skip
 
-    async def _export(self, body: bytes, context: grpc.aio.ServicerContext) -> ExportTraceServiceResponse:
+    async def _export(self, body: bytes, context: grpc.aio.ServicerContext, handle: Handler) -> Message:
         try:
             principal = await self._authenticate(grpc_metadata_headers(context.invocation_metadata()))
-            try:
-                request = ExportTraceServiceRequest.FromString(body)
-            except DecodeError as exc:
-                raise InvalidPayload(f"not a valid ExportTraceServiceRequest: {exc}") from None
-            result = await self._ingest.export_otlp(
-                request, principal, TRANSPORT, RawRequest(PayloadKind.OTLP_PROTOBUF, body)
-            )
+            return await handle(body, principal)
         except Unauthenticated as exc:
             await self._refuse(context, "auth", grpc.StatusCode.UNAUTHENTICATED, exc.message)
         except AuthUnavailable as exc:
@@ -75,10 +98,52 @@ class OtlpGrpcReceiver:
             await self._refuse(context, "decode", grpc.StatusCode.INVALID_ARGUMENT, str(exc))
         except ExportError as exc:
             await self._refuse(context, exc.reason, grpc.StatusCode.UNAVAILABLE, str(exc))
+        raise AssertionError("unreachable: context.abort raises")
+
+    async def _traces(self, body: bytes, principal: Principal) -> Message:
+        try:
+            request = ExportTraceServiceRequest.FromString(body)
+        except DecodeError as exc:
+            raise InvalidPayload(f"not a valid ExportTraceServiceRequest: {exc}") from None
+        result = await self._ingest.export_otlp(
+            request, principal, TRANSPORT, RawRequest(PayloadKind.OTLP_PROTOBUF, body)
+        )
         response = ExportTraceServiceResponse()
         if result.rejected:
             response.partial_success.CopyFrom(
                 ExportTracePartialSuccess(rejected_spans=result.rejected, error_message=result.message)
+            )
+        return response
+
+    async def _logs(self, body: bytes, principal: Principal) -> Message:
+        try:
+            request = ExportLogsServiceRequest.FromString(body)
+        except DecodeError as exc:
+            raise InvalidPayload(f"not a valid ExportLogsServiceRequest: {exc}") from None
+        result = await self._ingest.export_logs(
+            request, principal, TRANSPORT, RawRequest(PayloadKind.OTLP_LOGS, body)
+        )
+        response = ExportLogsServiceResponse()
+        if result.rejected:
+            response.partial_success.CopyFrom(
+                ExportLogsPartialSuccess(rejected_log_records=result.rejected, error_message=result.message)
+            )
+        return response
+
+    async def _metrics(self, body: bytes, principal: Principal) -> Message:
+        try:
+            request = ExportMetricsServiceRequest.FromString(body)
+        except DecodeError as exc:
+            raise InvalidPayload(f"not a valid ExportMetricsServiceRequest: {exc}") from None
+        result = await self._ingest.export_metrics(
+            request, principal, TRANSPORT, RawRequest(PayloadKind.OTLP_METRICS, body)
+        )
+        response = ExportMetricsServiceResponse()
+        if result.rejected:
+            response.partial_success.CopyFrom(
+                ExportMetricsPartialSuccess(
+                    rejected_data_points=result.rejected, error_message=result.message
+                )
             )
         return response
 
@@ -104,6 +169,24 @@ class OtlpGrpcReceiver:
             },
         )
 
+    def handlers(self) -> tuple[grpc.GenericRpcHandler, ...]:
+        """TraceService, LogsService and MetricsService."""
+        signals = ((LOGS_SERVICE, self.export_logs), (METRICS_SERVICE, self.export_metrics))
+        return (
+            self.handler(),
+            *(
+                grpc.method_handlers_generic_handler(
+                    service,
+                    {
+                        "Export": grpc.unary_unary_rpc_method_handler(
+                            method, request_deserializer=None, response_serializer=_serialize
+                        )
+                    },
+                )
+                for service, method in signals
+            ),
+        )
+
 
 def build_grpc_server(
     receiver: OtlpGrpcReceiver, host: str, port: int, max_request_bytes: int
@@ -117,7 +200,7 @@ def build_grpc_server(
         ],
         compression=None,
     )
-    server.add_generic_rpc_handlers((receiver.handler(),))
+    server.add_generic_rpc_handlers(receiver.handlers())
     try:
         bound = server.add_insecure_port(f"{host}:{port}")
     except RuntimeError:  # grpc raises when the address is in use

@@ -1,4 +1,5 @@
-"""OTLP/HTTP receiver (`POST /v1/traces`, protobuf or JSON, optionally gzip) plus the seed's Prela JSON.
+"""OTLP/HTTP receiver (`POST /v1/traces`, `/v1/logs`, `/v1/metrics`: protobuf or JSON, optionally
+gzip) plus the seed's Prela JSON on `/v1/traces`.
 
 Answers follow the OTLP/HTTP spec: the response body has the request's
 encoding; failures carry a `google.rpc.Status`; retryable failures are 503
@@ -16,6 +17,16 @@ from typing import Any
 import orjson
 from google.protobuf.message import DecodeError
 from google.rpc.status_pb2 import Status
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
+    ExportLogsPartialSuccess,
+    ExportLogsServiceRequest,
+    ExportLogsServiceResponse,
+)
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
+    ExportMetricsPartialSuccess,
+    ExportMetricsServiceRequest,
+    ExportMetricsServiceResponse,
+)
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTracePartialSuccess,
     ExportTraceServiceRequest,
@@ -32,6 +43,8 @@ from prela.auth import AuthUnavailable, Principal, Unauthenticated
 from prela.collector.errors import InvalidPayload, PayloadTooLarge, RateLimited, UnsupportedMediaType
 from prela.collector.ingest import Ingest
 from prela.collector.otlp_json import otlp_json_to_request
+from prela.collector.otlp_logs import otlp_json_to_logs_request
+from prela.collector.otlp_metrics import otlp_json_to_metrics_request
 from prela.collector.prela_json import is_prela_trace
 from prela.exporters.base import ExportError, PayloadKind, RawRequest
 from prela.telemetry.health import HealthCheck, health_endpoint
@@ -48,6 +61,14 @@ _PROTOBUF_TYPES = {PROTOBUF, "application/protobuf"}
 _INVALID_ARGUMENT, _RESOURCE_EXHAUSTED, _UNAVAILABLE, _UNAUTHENTICATED = 3, 8, 14, 16
 
 Authenticate = Callable[[Mapping[str, str]], Awaitable[Principal]]
+Handler = Callable[[bytes, Principal], Awaitable[Response]]
+
+
+def _parse_json(body: bytes) -> Any:
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidPayload(f"body is not valid JSON: {exc}") from None
 
 
 def _media_type(request: Request) -> str:
@@ -99,8 +120,19 @@ class OtlpHttpReceiver:
         self._authenticate = authenticate
 
     async def traces(self, request: Request) -> Response:
+        return await self._timed(request, self._protobuf, self._json)
+
+    async def logs(self, request: Request) -> Response:
+        """`POST /v1/logs`: OTLP log records (GenAI message events join their spans when read)."""
+        return await self._timed(request, self._logs_protobuf, self._logs_json)
+
+    async def metrics(self, request: Request) -> Response:
+        """`POST /v1/metrics`: OTLP metric data points."""
+        return await self._timed(request, self._metrics_protobuf, self._metrics_json)
+
+    async def _timed(self, request: Request, protobuf: Handler, json: Handler) -> Response:
         started = time.perf_counter()
-        response = await self._traces(request)
+        response = await self._traces(request, protobuf, json)
         elapsed = time.perf_counter() - started
         RECEIVER_REQUEST_SECONDS.labels(TRANSPORT).observe(elapsed)
         logger.info(
@@ -109,7 +141,7 @@ class OtlpHttpReceiver:
         )  # fmt: skip
         return response
 
-    async def _traces(self, request: Request) -> Response:
+    async def _traces(self, request: Request, protobuf: Handler, json: Handler) -> Response:
         media = _media_type(request)
         # Errors answer in the request's encoding: a protobuf Status to protobuf requests, else JSON
         # (also for a missing or unknown Content-Type, so that a person can read why).
@@ -122,8 +154,8 @@ class OtlpHttpReceiver:
             principal = await self._authenticate(request.headers)
             body = await read_body(request, self._limit)
             if as_json:
-                return await self._json(body, principal)
-            return await self._protobuf(body, principal)
+                return await json(body, principal)
+            return await protobuf(body, principal)
         except Unauthenticated as exc:
             headers = {"WWW-Authenticate": exc.www_authenticate}
             return self._refuse("auth", 401, _UNAUTHENTICATED, exc.message, as_json, headers)
@@ -185,6 +217,53 @@ class OtlpHttpReceiver:
             partial = {"rejectedSpans": str(result.rejected), "errorMessage": result.message}
         return JSONResponse({"partialSuccess": partial})
 
+    # --- logs and metrics: the same rules, their own messages -----------------------------------
+
+    async def _logs_protobuf(self, body: bytes, principal: Principal) -> Response:
+        try:
+            otlp = ExportLogsServiceRequest.FromString(body)
+        except DecodeError as exc:
+            raise InvalidPayload(f"body is not a valid ExportLogsServiceRequest protobuf: {exc}") from None
+        result = await self._ingest.export_logs(
+            otlp, principal, TRANSPORT, RawRequest(PayloadKind.OTLP_LOGS, body)
+        )
+        response = ExportLogsServiceResponse()
+        if result.rejected:
+            response.partial_success.CopyFrom(
+                ExportLogsPartialSuccess(rejected_log_records=result.rejected, error_message=result.message)
+            )
+        return Response(response.SerializeToString(), media_type=PROTOBUF)
+
+    async def _logs_json(self, body: bytes, principal: Principal) -> Response:
+        otlp = otlp_json_to_logs_request(_parse_json(body))
+        raw = RawRequest(PayloadKind.OTLP_LOGS, otlp.SerializeToString())
+        result = await self._ingest.export_logs(otlp, principal, TRANSPORT, raw)
+        partial = {"rejectedLogRecords": str(result.rejected), "errorMessage": result.message}
+        return JSONResponse({"partialSuccess": partial if result.rejected else {}})
+
+    async def _metrics_protobuf(self, body: bytes, principal: Principal) -> Response:
+        try:
+            otlp = ExportMetricsServiceRequest.FromString(body)
+        except DecodeError as exc:
+            raise InvalidPayload(f"body is not a valid ExportMetricsServiceRequest protobuf: {exc}") from None
+        raw = RawRequest(PayloadKind.OTLP_METRICS, body)
+        result = await self._ingest.export_metrics(otlp, principal, TRANSPORT, raw)
+        response = ExportMetricsServiceResponse()
+        if result.rejected:
+            response.partial_success.CopyFrom(
+                ExportMetricsPartialSuccess(
+                    rejected_data_points=result.rejected, error_message=result.message
+                )
+            )
+        return Response(response.SerializeToString(), media_type=PROTOBUF)
+
+    async def _metrics_json(self, body: bytes, principal: Principal) -> Response:
+        otlp = otlp_json_to_metrics_request(_parse_json(body))
+        raw = RawRequest(PayloadKind.OTLP_METRICS, otlp.SerializeToString())
+        result = await self._ingest.export_metrics(otlp, principal, TRANSPORT, raw)
+        partial = {"rejectedDataPoints": str(result.rejected), "errorMessage": result.message}
+        return JSONResponse({"partialSuccess": partial if result.rejected else {}})
+
     def _refuse(
         self,
         reason: str,
@@ -227,6 +306,8 @@ def build_otlp_http_app(
     return Starlette(
         routes=[
             Route("/v1/traces", receiver.traces, methods=["POST"]),
+            Route("/v1/logs", receiver.logs, methods=["POST"]),
+            Route("/v1/metrics", receiver.metrics, methods=["POST"]),
             Route("/health", health_endpoint(health), methods=["GET"]),
             Route("/ready", health_endpoint(ready or health), methods=["GET"]),
             Route("/metrics", metrics_endpoint, methods=["GET"]),

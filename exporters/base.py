@@ -18,6 +18,10 @@ class PayloadKind(IntEnum):
     PRELA_JSON = 3
     SPOOL_SPANS = 4  # the collector's spool: Kafka messages for the spans topic
     SPOOL_TRACES = 5  # … for the traces topic
+    OTLP_LOGS = 6  # an ExportLogsServiceRequest (protobuf; OTLP/JSON requests are logged converted)
+    OTLP_METRICS = 7  # an ExportMetricsServiceRequest (likewise)
+    SPOOL_LOGS = 8  # the collector's spool: an OTLP logs request for the logs topic
+    SPOOL_METRICS = 9  # … an OTLP metrics request for the metrics topic
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,6 +23,7 @@ from clickhouse_connect.driver.exceptions import DataError
 from clickhouse_connect.driver.insert import InsertContext
 
 from prela.model import SPAN_COLUMNS, SpanRecord
+from prela.model.signals import LOG_COLUMNS, METRIC_COLUMNS, LogRow, MetricPoint
 from prela.telemetry.metrics import (
     WRITER_INSERT_ERRORS,
     WRITER_INSERT_SECONDS,
@@ -36,6 +37,12 @@ logger = logging.getLogger(__name__)
 # SpanRecord field → spans table column, where the names differ.
 _COLUMN_RENAMES = {"started_at_ns": "started_at", "ended_at_ns": "ended_at"}
 INSERT_COLUMNS: tuple[str, ...] = tuple(_COLUMN_RENAMES.get(c, c) for c in SPAN_COLUMNS)
+# Row type → (table, insert columns): one batch holds rows of one type, stored in its table.
+ROW_TABLES: dict[type, tuple[str, tuple[str, ...]]] = {
+    SpanRecord: ("spans", INSERT_COLUMNS),
+    LogRow: ("logs", LOG_COLUMNS),
+    MetricPoint: ("metrics", METRIC_COLUMNS),
+}
 
 _CHDB_LOCK = threading.Lock()
 _CHDB_CLIENTS: dict[str, Client] = {}
@@ -172,35 +179,43 @@ def _view_target(client: Client, database: str, view: str) -> str:
     return match.group(1)
 
 
+_ROW_NOUNS = {SpanRecord: "span", LogRow: "log record", MetricPoint: "metric point"}
+
+
 def log_unstorable(unstorable: Sequence[tuple[SpanRecord, str]]) -> None:
     """Account for spans skipped because ClickHouse can never hold them: never a silent drop."""
     for record, reason in unstorable:
         WRITER_UNSTORABLE_SPANS.inc()
         logger.error(
-            "span cannot be stored, skipped project_id=%s trace_id=%s span_id=%s reason=%r",
-            record.project_id, record.trace_id, record.span_id, reason[:300],
+            "%s cannot be stored, skipped project_id=%s trace_id=%s span_id=%s reason=%r",
+            _ROW_NOUNS.get(type(record), "row"), record.project_id, getattr(record, "trace_id", ""),
+            getattr(record, "span_id", ""), reason[:300],
         )  # fmt: skip
 
 
 class ClickHouseWriter:
-    """Inserts batches of `SpanRecord`s into `<database>.spans` (the trace view follows by itself)."""
+    """Inserts batches of `SpanRecord`s into `<database>.spans` (the trace view follows by itself),
+    and batches of `LogRow`s / `MetricPoint`s into `logs` / `metrics` (`ROW_TABLES`)."""
 
     def __init__(self, client: Client, database: str) -> None:
         self._client = client
-        self._table = f"{database}.spans"
-        self._context: InsertContext | None = None
+        self._database = database
+        self._contexts: dict[type, InsertContext] = {}
 
     def insert(self, records: Sequence[SpanRecord], settings: dict[str, Any] | None = None) -> None:
-        """Insert one batch; not thread-safe (one writer thread or task per instance)."""
+        """Insert one batch of rows of one type; not thread-safe (one writer thread or task per instance)."""
         if not records:
             return
         started = time.perf_counter()
+        row_type = records[0].__class__
         try:
-            if self._context is None:  # reused: describing the table once saves a query per insert
-                self._context = self._client.create_insert_context(
-                    self._table, column_names=list(INSERT_COLUMNS), column_oriented=True
+            context = self._contexts.get(row_type)
+            if context is None:  # reused: describing the table once saves a query per insert
+                table, columns = ROW_TABLES[row_type]
+                context = self._client.create_insert_context(
+                    f"{self._database}.{table}", column_names=list(columns), column_oriented=True
                 )
-            context = self._context
+                self._contexts[row_type] = context
             context.data = [list(column) for column in zip(*records, strict=True)]
             context.settings = dict(settings or {})
             self._client.insert(context=context)
@@ -209,9 +224,10 @@ class ClickHouseWriter:
             raise
         elapsed = time.perf_counter() - started
         WRITER_INSERT_SECONDS.observe(elapsed)
-        WRITER_INSERTED_SPANS.inc(len(records))
+        if row_type is SpanRecord:
+            WRITER_INSERTED_SPANS.inc(len(records))
         WRITER_INSERTED_BATCHES.inc()
-        logger.debug("inserted spans=%d seconds=%.4f", len(records), elapsed)
+        logger.debug("inserted rows=%d type=%s seconds=%.4f", len(records), row_type.__name__, elapsed)
 
     def insert_or_isolate(
         self, records: Sequence[SpanRecord], settings: dict[str, Any] | None = None

@@ -40,6 +40,8 @@ class KafkaConfig:
     password: str | None = None
     topic_spans: str = "spans"
     topic_traces: str = "traces"
+    topic_logs: str = "logs"  # OTLP ExportLogsServiceRequest protobuf, key = project id
+    topic_metrics: str = "metrics"  # OTLP ExportMetricsServiceRequest protobuf, key = project id
     topic_dead_letter: str = "prela-dead-letter"
     compression: str = "zstd"  # gzip | lz4 | zstd | none; aiokafka's lz4 is LZ4-HC level 9: slower
     linger_ms: int = 5
@@ -72,11 +74,14 @@ class KafkaConfig:
         return options
 
     def topics(self) -> list[NewTopic]:
-        """The seed's topics: traces (3 partitions), spans (6), 7-day retention; plus the dead letters."""
+        """The seed's topics: traces (3 partitions), spans (6), 7-day retention; plus logs and metrics
+        (3 each) and the dead letters."""
         retention = {"retention.ms": str(SEVEN_DAYS_MS)}
         return [
             NewTopic(self.topic_traces, 3, 1, topic_configs=retention),
             NewTopic(self.topic_spans, 6, 1, topic_configs=retention),
+            NewTopic(self.topic_logs, 3, 1, topic_configs=retention),
+            NewTopic(self.topic_metrics, 3, 1, topic_configs=retention),
             NewTopic(self.topic_dead_letter, 1, 1, topic_configs=retention),
         ]
 

@@ -14,6 +14,7 @@ import asyncio
 import hashlib
 import logging
 import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
@@ -30,7 +31,11 @@ logger = logging.getLogger(__name__)
 
 
 class PoisonMessage(ValueError):
-    """A message that is not a valid Prela SpanBatch."""
+    """A message that is not a valid Prela SpanBatch (or OTLP request, on the logs / metrics topics)."""
+
+
+# Rows of one OTLP logs / metrics message: (project id from the key, value) → LogRow / MetricPoint rows.
+SignalDecoder = Callable[[str, bytes], Sequence[SpanRecord]]
 
 
 def decode_message(message: ConsumerRecord) -> list[SpanRecord]:
@@ -49,6 +54,16 @@ def decode_message(message: ConsumerRecord) -> list[SpanRecord]:
     return records
 
 
+def _decode_signal(decode: SignalDecoder, message: ConsumerRecord) -> Sequence[SpanRecord]:
+    project_id = message.key.decode(errors="replace") if message.key else ""
+    if not project_id:
+        raise PoisonMessage("OTLP message without a project id as its key")
+    try:
+        return decode(project_id, message.value or b"")
+    except DecodeError as exc:
+        raise PoisonMessage(f"not an OTLP request of topic {message.topic}: {exc}") from None
+
+
 @dataclass(slots=True)
 class WriterStats:
     consumed_messages: int = 0
@@ -65,6 +80,7 @@ class WriterStats:
 @dataclass(slots=True)
 class _Batch:
     records: list[SpanRecord] = field(default_factory=list)
+    signals: bool = False  # holds log / metric rows too: inserted per row type
     first: dict[TopicPartition, int] = field(default_factory=dict)
     next: dict[TopicPartition, int] = field(default_factory=dict)
 
@@ -82,7 +98,10 @@ class KafkaClickHouseWriter:
         batch_spans: int = 20_000,
         linger_s: float = 0.2,
         max_backoff_s: float = 5.0,
+        signal_decoders: Mapping[str, SignalDecoder] | None = None,
     ) -> None:
+        """`signal_decoders`: topic → decoder of the other OTLP signals (logs, metrics), also consumed."""
+        self._signal_decoders = dict(signal_decoders or {})
         self._config = config
         self._group = group
         self._writer = writer
@@ -93,6 +112,7 @@ class KafkaClickHouseWriter:
         self._consumer = AIOKafkaConsumer(
             config.topic_spans,
             config.topic_traces,
+            *self._signal_decoders,
             **config.client_options(),
             group_id=group,
             enable_auto_commit=False,
@@ -129,9 +149,8 @@ class KafkaClickHouseWriter:
                 await self._dead_letters.start()
                 self.stats.kafka_ok = True
                 logger.info(
-                    "consuming topics=%s,%s group=%s",
-                    self._config.topic_spans,
-                    self._config.topic_traces,
+                    "consuming topics=%s group=%s",
+                    ",".join([self._config.topic_spans, self._config.topic_traces, *self._signal_decoders]),
                     self._group,
                 )
                 return True
@@ -174,7 +193,12 @@ class KafkaClickHouseWriter:
         batch.first.setdefault(tp, message.offset)
         batch.next[tp] = message.offset + 1
         try:
-            batch.records.extend(decode_message(message))
+            decode = self._signal_decoders.get(message.topic)
+            if decode is None:
+                batch.records.extend(decode_message(message))
+            else:
+                batch.records.extend(_decode_signal(decode, message))
+                batch.signals = True
         except PoisonMessage as exc:
             await self._dead_letter(message, str(exc), stop)
 
@@ -214,9 +238,7 @@ class KafkaClickHouseWriter:
         while True:
             started = time.perf_counter()
             try:
-                unstorable = await asyncio.to_thread(
-                    self._writer.insert_or_isolate, batch.records, {"insert_deduplication_token": token}
-                )
+                unstorable = await asyncio.to_thread(self._insert_by_table, batch, token)
             except Exception as exc:
                 self.stats.insert_errors += 1
                 self.stats.clickhouse_ok = False
@@ -236,6 +258,16 @@ class KafkaClickHouseWriter:
             self.stats.inserted_batches += 1
             self.stats.last_insert_seconds = time.perf_counter() - started
             return True
+
+    def _insert_by_table(self, batch: _Batch, token: str) -> list[tuple[SpanRecord, str]]:
+        """One insert per row type (spans, log records, metric points), each into its own table."""
+        settings = {"insert_deduplication_token": token}  # deduplication is per table: one token serves all
+        if not batch.signals:
+            return self._writer.insert_or_isolate(batch.records, settings)
+        by_type: dict[type, list[SpanRecord]] = {}
+        for record in batch.records:
+            by_type.setdefault(record.__class__, []).append(record)
+        return [u for rows in by_type.values() for u in self._writer.insert_or_isolate(rows, settings)]
 
     async def _commit(self, batch: _Batch) -> None:
         try:

@@ -147,8 +147,11 @@ class BatchWriter:
             batches = self._queue.take(self._batch_spans, self._linger_s)
             if batches is None:
                 return
-            records = [r for b in batches for r in b.records]
-            if not self._insert_until_stored(records):
+            # Spans, log records and metric points go to their own tables: one insert per row type.
+            by_type: dict[type, list[SpanRecord]] = {}
+            for b in batches:
+                by_type.setdefault(b.records[0].__class__, []).extend(b.records)
+            if not all(self._insert_until_stored(records) for records in by_type.values()):
                 return
             if self._wal is not None:
                 self._wal.checkpoint(max(b.lsn for b in batches))
@@ -168,7 +171,8 @@ class BatchWriter:
                 backoff = min(backoff * 2, self._max_backoff_s)
                 continue
             self.last_error = None
-            self.inserted_spans += len(records) - len(unstorable)
+            if records[0].__class__ is SpanRecord:  # log records and metric points are not spans
+                self.inserted_spans += len(records) - len(unstorable)
             log_unstorable(unstorable)
             return True
 

@@ -95,6 +95,11 @@ class KafkaSpool:
         self._wal = wal
         self._sender = sender
         self._config = config
+        self._topics = {
+            PayloadKind.SPOOL_TRACES: config.topic_traces,
+            PayloadKind.SPOOL_LOGS: config.topic_logs,
+            PayloadKind.SPOOL_METRICS: config.topic_metrics,
+        }
         self._read_bytes = read_bytes
         self._max_backoff_s = max_backoff_s
         self._wakeup = asyncio.Event()
@@ -135,6 +140,9 @@ class KafkaSpool:
             return
         if self._closing:
             raise Unavailable("the collector is shutting down")
+        if records[0].__class__ is not SpanRecord and raw is not None:
+            self._append_signal(project_id, raw)
+            return
         messages = encode_messages(project_id, records, self._config.max_message_bytes)
         largest = max(len(value) for _, value in messages)
         if largest > self._config.max_message_bytes + 60 * 1024:  # what the producer would refuse, as before
@@ -143,8 +151,11 @@ class KafkaSpool:
                 f"(PRELA_KAFKA_MAX_MESSAGE_BYTES={self._config.max_message_bytes})"
             )
         kind = PayloadKind.SPOOL_TRACES if whole_trace else PayloadKind.SPOOL_SPANS
+        self._append(kind, project_id, encode_entry(len(records), messages, time.time_ns()), len(records))
+
+    def _append(self, kind: PayloadKind, project_id: str, entry: bytes, spans: int) -> None:
         try:
-            self._wal.append(kind, project_id, encode_entry(len(records), messages, time.time_ns()))
+            self._wal.append(kind, project_id, entry)
         except WalFull as exc:
             self._refused_at = self._wal.checkpointed
             raise SpoolFull(f"the spool is full ({exc}): Kafka is not taking spans, retry later") from None
@@ -152,8 +163,20 @@ class KafkaSpool:
             logger.error("spool append failed error=%r", str(exc))
             raise Unavailable(f"the spool cannot be written ({exc.strerror}), retry") from None
         self._refused_at = None
-        SPOOL_APPENDED_SPANS.inc(len(records))
+        SPOOL_APPENDED_SPANS.inc(spans)
         self._wakeup.set()
+
+    def _append_signal(self, project_id: str, raw: RawRequest) -> None:
+        """Spool an OTLP logs / metrics request as it is: one message for its topic, keyed by project."""
+        if len(raw.payload) > self._config.max_message_bytes:
+            raise Unavailable(
+                f"an OTLP request of {len(raw.payload)} bytes exceeds the Kafka message limit "
+                f"(PRELA_KAFKA_MAX_MESSAGE_BYTES={self._config.max_message_bytes}): send smaller batches"
+            )
+        kind = PayloadKind.SPOOL_LOGS if raw.kind is PayloadKind.OTLP_LOGS else PayloadKind.SPOOL_METRICS
+        self._append(
+            kind, project_id, encode_entry(0, [(project_id.encode(), raw.payload)], time.time_ns()), 0
+        )
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="prela-spool-sender")
@@ -208,11 +231,7 @@ class KafkaSpool:
             if i == 0:
                 self._oldest_ns = appended_at_ns
             spans += count
-            topic = (
-                self._config.topic_traces
-                if entry.kind is PayloadKind.SPOOL_TRACES
-                else self._config.topic_spans
-            )
+            topic = self._topics.get(entry.kind, self._config.topic_spans)
             messages += ((topic, key, value) for key, value in pairs)
         if not await self._deliver(messages, len(entries), spans):
             # A message the broker refuses as too large (its limit is below ours) would block the spool
@@ -224,7 +243,8 @@ class KafkaSpool:
                         "(raise the broker's message.max.bytes or lower PRELA_KAFKA_MAX_MESSAGE_BYTES)",
                         message[1].decode(errors="replace"), len(message[2]),
                     )  # fmt: skip
-                    EXPORTER_FAILED_SPANS.labels("kafka").inc(len(decode_batch(message[2])[1]))
+                    if message[0] in (self._config.topic_spans, self._config.topic_traces):
+                        EXPORTER_FAILED_SPANS.labels("kafka").inc(len(decode_batch(message[2])[1]))
         self._wal.checkpoint(entries[-1].lsn)
         self.sent_spans += spans
         EXPORTER_SENT_SPANS.labels("kafka").inc(spans)

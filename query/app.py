@@ -325,6 +325,8 @@ def build_query_app(
     `authenticate` turns request headers into a `Principal` (JWT, API key, or the default project
     when auth is off); `extra_routes` are mounted as they are (key management).
     """
+    from prela.query.metrics_api import metrics_routes  # it imports this module's helpers
+
     api = QueryApi(store, extra_ready)
     # Gzip for clients that ask: a 10,000-span trace is ~9 MB of JSON, ~1 MB compressed.
     middleware = [Middleware(RouteMetricsMiddleware), Middleware(GZipMiddleware, minimum_size=4096)]
@@ -351,6 +353,7 @@ def build_query_app(
             Route("/api/v1/sessions", api.list_sessions, methods=["GET"]),
             Route("/api/v1/sessions/{session_id:path}", api.get_session, methods=["GET"]),
             Route("/api/v1/users", api.list_users, methods=["GET"]),
+            *metrics_routes(store),
             Route("/api/v1/openapi.json", api.openapi, methods=["GET"]),
             Route("/metrics", metrics_endpoint, methods=["GET"]),
             *extra_routes,

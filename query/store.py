@@ -27,6 +27,7 @@ from clickhouse_connect.driver.client import Client
 
 from prela.exporters.clickhouse import SEARCH_TEXT_SQL
 from prela.model.timestamps import format_unix_nano
+from prela.query.content import CONTENT_EVENTS, join_content, trace_log
 
 HOUR_NS = 3_600_000_000_000
 DAY_NS = 24 * HOUR_NS
@@ -42,6 +43,7 @@ _TOP_USERS = Template(
     "AND bucket >= {since:DateTime} AND bucket < {until:DateTime} "
     f"GROUP BY user_id ORDER BY sum(spans) DESC, user_id LIMIT {MAX_STAT_USERS})"
 )
+MAX_LOGS = 10_000  # log records returned with (and joined into) one trace detail or page
 _MAX_HOUR_NS = 4_000_000_000 * 1_000_000_000  # ClickHouse DateTime ends in 2106
 
 
@@ -65,6 +67,8 @@ _SQL = {
         "session_page",
         "session_traces",
         "session_llm_spans",
+        "trace_logs",
+        "traces_content_logs",
         "user_list",
         "user_page",
     )
@@ -211,6 +215,14 @@ class TraceStore:
     def __init__(self, client: Client, database: str) -> None:
         self._client = client
         self._database = database
+
+    @property
+    def client(self) -> Client:
+        return self._client
+
+    @property
+    def database(self) -> str:
+        return self._database
 
     def _query(self, name: str, params: dict[str, Any], **slots: str) -> list[dict[str, Any]]:
         sql = _SQL[name].substitute(database=self._database, **slots)
@@ -369,7 +381,22 @@ class TraceStore:
         if not rows:
             return None
         rows.sort(key=lambda r: (r["started_ns"], r["span_id"]))
-        return _trace_detail(trace_id, rows)
+        detail = _trace_detail(trace_id, rows)
+        # GenAI content sent as log records or span events fills the spans that lack it (content.py).
+        logs = self._query(
+            "trace_logs", {"project_id": project_id, "trace_id": trace_id}, max_logs=str(MAX_LOGS)
+        )
+        join_content(detail["spans"], logs)
+        detail["logs"] = [trace_log(r) for r in logs]
+        return detail
+
+    def _join_logged_content(self, project_id: str, spans: list[dict[str, Any]]) -> None:
+        """Fill the empty input/output of spans (of a few traces) from their GenAI log events."""
+        if all(s["input"] and s["output"] for s in spans):
+            return
+        params = {"project_id": project_id, "trace_ids": sorted({s["trace_id"] for s in spans})}
+        params["event_names"] = sorted(CONTENT_EVENTS)
+        join_content(spans, self._query("traces_content_logs", params, max_logs=str(MAX_LOGS)))
 
     # --- spans --------------------------------------------------------------------------------
 
@@ -477,6 +504,7 @@ class TraceStore:
     ) -> dict[tuple[str, str], dict[str, Any]]:
         keys = [(r["trace_id"], r["span_id"]) for r in rows]
         found = self._query("span_content", {"project_id": project_id, "keys": keys})
+        self._join_logged_content(project_id, found)
         return {(r["trace_id"], r["span_id"]): r for r in found}
 
     # --- stats --------------------------------------------------------------------------------
@@ -637,6 +665,7 @@ class TraceStore:
             "session_llm_spans", {"project_id": project_id, "trace_ids": [t["trace_id"] for t in traces]}
         )
         llm.sort(key=lambda r: (r["started_ns"], r["span_id"]))
+        self._join_logged_content(project_id, llm)
         by_trace: dict[str, list[dict[str, Any]]] = {}
         for r in llm:
             by_trace.setdefault(r["trace_id"], []).append(

@@ -15,7 +15,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from prela.auth import AuthRuntime
-from prela.collector.ingest import Ingest
+from prela.collector.ingest import Ingest, logs_of_message, metrics_of_message
 from prela.exporters.clickhouse import ClickHouseWriter, apply_schema, close_all, connect
 from prela.exporters.clickhouse_version import ClickHouseVersionError, check_server_version
 from prela.exporters.kafka import KafkaConfig, KafkaSender, create_topics
@@ -45,6 +45,8 @@ def kafka_config(settings: Settings) -> KafkaConfig:
             password=settings.kafka_password,
             topic_spans=settings.kafka_topic_spans,
             topic_traces=settings.kafka_topic_traces,
+            topic_logs=settings.kafka_topic_logs,
+            topic_metrics=settings.kafka_topic_metrics,
             topic_dead_letter=settings.kafka_topic_dead_letter,
             compression=settings.kafka_compression,
             linger_ms=settings.kafka_linger_ms,
@@ -218,6 +220,7 @@ async def run_writer(settings: Settings, stop: asyncio.Event) -> bool:
         clickhouse[0],
         batch_spans=settings.batch_spans,
         linger_s=max(settings.batch_linger_ms, 50) / 1000,
+        signal_decoders={config.topic_logs: logs_of_message, config.topic_metrics: metrics_of_message},
     )
     current.append(writer)
     logger.info(

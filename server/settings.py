@@ -73,6 +73,8 @@ class Settings(BaseSettings):
     )
     kafka_topic_spans: str = Field("spans", min_length=1, validation_alias="KAFKA_TOPIC_SPANS")
     kafka_topic_traces: str = Field("traces", min_length=1, validation_alias="KAFKA_TOPIC_TRACES")
+    kafka_topic_logs: str = Field("logs", min_length=1, validation_alias="KAFKA_TOPIC_LOGS")
+    kafka_topic_metrics: str = Field("metrics", min_length=1, validation_alias="KAFKA_TOPIC_METRICS")
     kafka_topic_dead_letter: str = Field(
         "prela-dead-letter", min_length=1, validation_alias="PRELA_KAFKA_DEAD_LETTER_TOPIC"
     )

@@ -19,4 +19,8 @@ SETTINGS materialize_ttl_after_modify = 0;
 ALTER TABLE ${database}.sessions MODIFY TTL toDateTime(ingested_at) + INTERVAL ${ttl_days} DAY
 SETTINGS materialize_ttl_after_modify = 0;
 ALTER TABLE ${database}.users MODIFY TTL toDateTime(ingested_at) + INTERVAL ${ttl_days} DAY
+SETTINGS materialize_ttl_after_modify = 0;
+ALTER TABLE ${database}.logs MODIFY TTL toDateTime(ingested_at) + INTERVAL ${ttl_days} DAY
+SETTINGS materialize_ttl_after_modify = 0;
+ALTER TABLE ${database}.metrics MODIFY TTL toDateTime(ingested_at) + INTERVAL ${ttl_days} DAY
 SETTINGS materialize_ttl_after_modify = 0

@@ -352,3 +352,53 @@ def test_sessions_users_stats_spans_and_search_stay_in_their_project(
     assert [s["group"] for s in b_stats["series"]] == [""]
     for path in ("/api/v1/sessions", "/api/v1/users", "/api/v1/spans", "/api/v1/stats"):
         assert get(secured, path, {}).status_code == 401
+
+
+def genai_log(trace_id: str, span_id: str, content: str) -> dict[str, object]:
+    body = {"kvlistValue": {"values": [{"key": "content", "value": {"stringValue": content}}]}}
+    record = {"eventName": "gen_ai.user.message", "traceId": trace_id, "spanId": span_id, "body": body}
+    return {"resourceLogs": [{"scopeLogs": [{"logRecords": [record]}]}]}
+
+
+def test_logs_and_metrics_need_a_key_and_stay_in_their_project(secured: PrelaServer, tenants: dict) -> None:
+    a_key, b_key = {"X-API-Key": tenants["a"].key}, {"X-API-Key": tenants["b"].key}
+    trace_id, span_id = os.urandom(16).hex(), os.urandom(8).hex()
+    metric = {
+        "name": "tenant.metric",
+        "gauge": {"dataPoints": [{"timeUnixNano": str(time.time_ns()), "asDouble": 1}]},
+    }
+    metrics = {"resourceMetrics": [{"scopeMetrics": [{"metrics": [metric]}]}]}
+    for path, body in (("/v1/logs", genai_log(trace_id, span_id, "hi")), ("/v1/metrics", metrics)):
+        refused = httpx.post(f"{secured.ingest_url}{path}", json=body, headers={"X-API-Key": "not-a-key"})
+        assert refused.status_code == 401 and "malformed" in refused.json()["message"].lower()
+    for service in ("logs.v1.LogsService", "metrics.v1.MetricsService"):
+        with grpc.insecure_channel(secured.grpc_endpoint) as channel:
+            call = channel.unary_unary(f"/opentelemetry.proto.collector.{service}/Export")
+            with pytest.raises(grpc.RpcError) as caught:
+                call(b"", timeout=30)
+        assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED
+
+    span_body = request_of(span(bytes.fromhex(trace_id), bytes.fromhex(span_id))).SerializeToString()
+    assert send_http(secured, a_key, span_body).status_code == 200
+    for key, content in ((a_key, "from a"), (b_key, "from b, same ids")):
+        response = httpx.post(
+            f"{secured.ingest_url}/v1/logs", json=genai_log(trace_id, span_id, content), headers=key
+        )
+        assert response.status_code == 200
+    assert httpx.post(f"{secured.ingest_url}/v1/metrics", json=metrics, headers=a_key).status_code == 200
+    deadline = time.monotonic() + 20
+    trace: dict = {}
+    while time.monotonic() < deadline and len(trace.get("logs", [])) < 1:
+        response = get(secured, f"/api/v1/traces/{trace_id}", a_key)
+        trace = response.json() if response.status_code == 200 else {}
+        time.sleep(0.1)
+    assert [log["body"] for log in trace["logs"]] == [{"content": "from a"}]
+    assert json.loads(trace["spans"][0]["input"]) == [
+        {"role": "user", "parts": [{"type": "text", "content": "from a"}]}
+    ]
+    names_a: list[str] = []
+    while time.monotonic() < deadline and "tenant.metric" not in names_a:
+        names_a = [m["name"] for m in get(secured, "/api/v1/metrics", a_key).json()["metrics"]]
+    assert "tenant.metric" in names_a
+    names_b = [m["name"] for m in get(secured, "/api/v1/metrics", b_key).json()["metrics"]]
+    assert "tenant.metric" not in names_b

@@ -70,6 +70,17 @@ def test_topic_names_come_from_the_seed_variables() -> None:
     assert (config.topic_spans, config.topic_traces) == ("s2", "t2")
 
 
+def test_logs_and_metrics_topics_default_to_their_signal_and_are_configurable() -> None:
+    defaults = kafka_config(settings(KAFKA_BOOTSTRAP_SERVERS="b:9092"))
+    assert (defaults.topic_logs, defaults.topic_metrics) == ("logs", "metrics")
+    topics = {t.name: t.num_partitions for t in defaults.topics()}
+    assert (topics["logs"], topics["metrics"]) == (3, 3)
+    config = kafka_config(
+        settings(KAFKA_BOOTSTRAP_SERVERS="b:9092", KAFKA_TOPIC_LOGS="l2", KAFKA_TOPIC_METRICS="m2")
+    )
+    assert (config.topic_logs, config.topic_metrics) == ("l2", "m2")
+
+
 def test_messages_are_one_per_trace_keyed_by_trace_id_and_split_when_large() -> None:
     a, b = "a" * 32, "b" * 32
     records = [record(a, 0), record(b, 1), record(a, 2)]

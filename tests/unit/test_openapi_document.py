@@ -95,7 +95,7 @@ def test_the_document_is_valid_openapi_3_1(document: dict[str, Any]) -> None:
 def test_every_route_is_described_and_every_description_is_a_route(document: dict[str, Any]) -> None:
     # /metrics is described too: it is a route of the app like any other (Prometheus text).
     assert document_operations(document) == route_operations()
-    assert len(route_operations()) == 14
+    assert len(route_operations()) == 15
 
 
 def test_exactly_the_auth_exempt_routes_need_no_credentials(document: dict[str, Any]) -> None:
@@ -208,4 +208,4 @@ def test_without_credentials_every_protected_operation_is_the_documented_401(
         assert response.status_code == 401, (path, method)
         assert response.json() == {"error": "missing credentials"}
         called.append(path)
-    assert len(called) == 10
+    assert len(called) == 11
