@@ -117,14 +117,24 @@ def parse_text_query(q: str) -> TextQuery:
     return TextQuery(tokens, tuple(p for p in phrases if " " in p.strip() or not _TOKEN.fullmatch(p)))
 
 
-def _text_match_sql(database: str, text: TextQuery, params: dict[str, Any]) -> str:
+# The time range a text match reads: a trace-list window (hours) or a span-list range (ns).
+_TRACE_WINDOW_TIMES = (
+    "AND started_at >= {read_from:DateTime} AND started_at < {read_to:DateTime} + INTERVAL 1 HOUR"
+)
+_SPAN_RANGE_TIMES = (
+    "AND started_at >= fromUnixTimestamp64Nano({started_from:Int64}) "
+    "AND started_at < fromUnixTimestamp64Nano({started_to:Int64})"
+)
+
+
+def _text_match_sql(database: str, text: TextQuery, params: dict[str, Any], time_range: str) -> str:
     params["q_tokens"] = list(text.tokens)
     phrases = []
     for i, phrase in enumerate(text.phrases):
         params[f"q_phrase_{i}"] = phrase
         phrases.append(f"AND position({SEARCH_TEXT_SQL}, {{q_phrase_{i}:String}}) > 0")
     return _SQL["text_match"].substitute(
-        database=database, search_text=SEARCH_TEXT_SQL, phrases=" ".join(phrases)
+        database=database, search_text=SEARCH_TEXT_SQL, phrases=" ".join(phrases), time_range=time_range
     )
 
 
@@ -269,7 +279,7 @@ class TraceStore:
             if not text.tokens:
                 where += " AND 0"
             else:
-                match = _text_match_sql(self._database, text, params)
+                match = _text_match_sql(self._database, text, params, _TRACE_WINDOW_TIMES)
                 where += f" AND trace_id IN (SELECT trace_id FROM ({match}))"
         return where
 
@@ -449,7 +459,7 @@ class TraceStore:
             text = parse_text_query(flt.q)
             if not text.tokens:
                 return [], None
-            match = _text_match_sql(self._database, text, params)
+            match = _text_match_sql(self._database, text, params, _SPAN_RANGE_TIMES)
             where.append(f"AND (trace_id, span_id) IN ({match})")
         sort_key = "toUnixTimestamp64Nano(started_at)" if sort == "newest" else "toInt64(duration_ns)"
         if cursor:
