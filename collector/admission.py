@@ -11,6 +11,9 @@ core. A request is admitted before its body is decoded:
   (Little's law: waiters ahead, times the mean time a request is in flight, over
   `max_requests`) and a request that would wait longer is refused at once, so
   refusals cost microseconds instead of a client's whole timeout;
+- while the pipeline behind the receivers is full (`downstream_full`: the
+  in-process queue, the collector's spool) requests are refused at once, not
+  decoded and mapped only to be refused by the queue;
 - a caller that knows its client's deadline (gRPC) is refused with reason
   `deadline` when the deadline has passed or the estimated wait plus the
   mean time in flight does not fit in what remains.
@@ -99,6 +102,7 @@ class AdmissionLimiter:
         max_wait_s: float,
         retry_after_s: float,
         clock: Callable[[], float] = time.monotonic,
+        downstream_full: Callable[[], bool] | None = None,
     ) -> None:
         if max_requests <= 0 or max_bytes <= 0 or max_queue < 0 or max_wait_s < 0:
             raise ValueError(
@@ -111,6 +115,7 @@ class AdmissionLimiter:
         self.max_wait_s = max_wait_s
         self.retry_after_s = retry_after_s
         self._clock = clock
+        self._downstream_full = downstream_full
         self._requests = 0
         self._bytes = 0
         self._queued_bytes = 0
@@ -165,6 +170,8 @@ class AdmissionLimiter:
                 DEADLINE, "the client's deadline passed before the request was processed",
                 self.retry_after_s, expired=True,
             )  # fmt: skip
+        if self._downstream_full is not None and self._downstream_full():
+            raise self._refusal("the ingest queue is full")
         if not self._waiters and self._has_room(nbytes):
             if time_remaining_s is not None and time_remaining_s < self.mean_in_flight_s:
                 raise self._deadline_refusal(time_remaining_s, 0.0)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import grpc
 from clickhouse_connect.driver.client import Client
 from starlette.applications import Starlette
@@ -20,11 +22,16 @@ from prela.telemetry.request_log import RequestLogMiddleware
 
 
 def build_receivers(
-    settings: Settings, ingest: Ingest, auth: AuthRuntime, health: HealthCheck, ready: HealthCheck
+    settings: Settings,
+    ingest: Ingest,
+    auth: AuthRuntime,
+    health: HealthCheck,
+    ready: HealthCheck,
+    downstream_full: Callable[[], bool] | None = None,
 ) -> tuple[grpc.aio.Server, int, Starlette]:
     """OTLP/gRPC (server, bound port) and the OTLP/HTTP app, authenticating with `auth`, sharing one
-    admission limiter (they share one event loop)."""
-    admission = admission_limiter(settings)
+    admission limiter (they share one event loop) that refuses while `downstream_full()`."""
+    admission = admission_limiter(settings, downstream_full)
     try:
         grpc_server, grpc_port = build_grpc_server(
             OtlpGrpcReceiver(ingest, auth.ingest.authenticate),
@@ -47,13 +54,16 @@ def build_receivers(
     return grpc_server, grpc_port, app
 
 
-def admission_limiter(settings: Settings) -> AdmissionLimiter:
+def admission_limiter(
+    settings: Settings, downstream_full: Callable[[], bool] | None = None
+) -> AdmissionLimiter:
     return AdmissionLimiter(
         max_requests=settings.admission_max_requests,
         max_bytes=settings.admission_max_bytes,
         max_queue=settings.admission_max_queue,
         max_wait_s=settings.admission_max_wait_ms / 1000,
         retry_after_s=settings.retry_after_seconds,
+        downstream_full=downstream_full,
     )
 
 

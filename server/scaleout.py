@@ -98,7 +98,9 @@ async def run_collector(settings: Settings, stop: asyncio.Event) -> bool:
     async def ready() -> dict[str, bool | str]:
         return {"spool": spool.has_room, "kafka": "ok" if await sender.check() else "down"}
 
-    grpc_server, grpc_port, app = build_receivers(settings, ingest, auth, health, ready)
+    grpc_server, grpc_port, app = build_receivers(
+        settings, ingest, auth, health, ready, lambda: not spool.has_room
+    )
     servers = Servers(
         [http_server(app, settings.host, settings.otlp_http_port, settings.drain_timeout_s)],
         grpc_server,

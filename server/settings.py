@@ -124,7 +124,7 @@ class Settings(BaseSettings):
     retry_after_seconds: int = Field(1, ge=1, validation_alias="PRELA_RETRY_AFTER_SECONDS")
     # Admission control of the OTLP receivers (collector/admission.py): work in flight bounded, the rest
     # waits briefly or is refused at once with 503 + Retry-After / UNAVAILABLE + RetryInfo.
-    admission_max_requests: int = Field(8, gt=0, validation_alias="PRELA_ADMISSION_MAX_REQUESTS")
+    admission_max_requests: int = Field(4, gt=0, validation_alias="PRELA_ADMISSION_MAX_REQUESTS")
     admission_max_bytes: int = Field(64 * 1024**2, gt=0, validation_alias="PRELA_ADMISSION_MAX_BYTES")
     admission_max_queue: int = Field(64, ge=0, validation_alias="PRELA_ADMISSION_MAX_QUEUE")
     admission_max_wait_ms: float = Field(1000.0, ge=0, validation_alias="PRELA_ADMISSION_MAX_WAIT_MS")

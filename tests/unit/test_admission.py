@@ -226,3 +226,15 @@ async def test_release_is_idempotent_and_the_context_manager_releases_on_error()
 def test_limits_must_be_positive() -> None:
     with pytest.raises(ValueError, match="max_requests=0"):
         AdmissionLimiter(0, 1, 1, 1.0, 1.0)
+
+
+async def test_a_full_pipeline_behind_the_receivers_refuses_at_admission() -> None:
+    full = [True]
+    admission = AdmissionLimiter(4, 1000, 4, 1.0, retry_after_s=1, downstream_full=lambda: full[0])
+    with pytest.raises(AdmissionRefused) as refused:
+        await admission.acquire(10)
+    assert refused.value.reason == ADMISSION
+    assert "the ingest queue is full" in refused.value.message
+    full[0] = False
+    admission.release(await admission.acquire(10))
+    assert admission.in_flight == 0
