@@ -116,8 +116,8 @@ def build_grpc_server(
     """A grpc.aio server bound to host:port (call `start()`) and its port; port 0 picks a free one.
 
     With `admission`, every RPC is admitted through it first; grpc-core itself answers RESOURCE_EXHAUSTED
-    (no RetryInfo, message not read) beyond twice the RPCs the limiter can hold, which bounds the
-    messages held in memory.
+    (no RetryInfo, message not read) beyond the RPCs the limiter can hold, which bounds the messages
+    held in memory.
     """
     server = grpc.aio.server(
         interceptors=[AdmissionInterceptor(admission)] if admission is not None else None,
@@ -140,6 +140,7 @@ def build_grpc_server(
 
 
 def grpc_concurrency_cap(admission: AdmissionLimiter) -> int:
-    """grpc-core's own limit of concurrent RPCs: room for what the limiter admits and queues, and as many
-    again to be refused by the limiter (with RetryInfo) rather than by grpc-core (without)."""
+    """grpc-core's own limit of concurrent RPCs (each holds its whole message): what the limiter admits and
+    queues, and as many again to be refused by the limiter (with RetryInfo) rather than by grpc-core
+    (without)."""
     return 2 * (admission.max_requests + admission.max_queue)

@@ -126,7 +126,7 @@ class Settings(BaseSettings):
     # waits briefly or is refused at once with 503 + Retry-After / UNAVAILABLE + RetryInfo.
     admission_max_requests: int = Field(4, gt=0, validation_alias="PRELA_ADMISSION_MAX_REQUESTS")
     admission_max_bytes: int = Field(64 * 1024**2, gt=0, validation_alias="PRELA_ADMISSION_MAX_BYTES")
-    admission_max_queue: int = Field(64, ge=0, validation_alias="PRELA_ADMISSION_MAX_QUEUE")
+    admission_max_queue: int = Field(32, ge=0, validation_alias="PRELA_ADMISSION_MAX_QUEUE")
     admission_max_wait_ms: float = Field(1000.0, ge=0, validation_alias="PRELA_ADMISSION_MAX_WAIT_MS")
     drain_timeout_s: float = Field(30.0, gt=0, validation_alias="PRELA_DRAIN_TIMEOUT_SECONDS")
     project_id: str = Field("default", min_length=1, validation_alias="PRELA_PROJECT_ID")
