@@ -11,9 +11,9 @@ core. A request is admitted before its body is decoded:
   (Little's law: waiters ahead, times the mean time a request is in flight, over
   `max_requests`) and a request that would wait longer is refused at once, so
   refusals cost microseconds instead of a client's whole timeout;
-- while the pipeline behind the receivers is full (`downstream_full`: the
-  in-process queue, the collector's spool) requests are refused at once, not
-  decoded and mapped only to be refused by the queue;
+- while the pipeline behind the receivers is full (`downstream_full`: `serve`'s
+  in-process queue) requests are refused at once, not decoded and mapped only
+  to be refused by the queue;
 - a caller that knows its client's deadline (gRPC) is refused with reason
   `deadline` when the deadline has passed or the estimated wait plus the
   mean time in flight does not fit in what remains.

@@ -195,6 +195,32 @@ def test_a_grpc_request_whose_deadline_passes_while_it_waits_is_not_processed(qu
     assert stored_spans(queued, trace_id) == 0
 
 
+def test_an_http_request_whose_client_left_while_it_waited_is_not_processed(queued: PrelaServer) -> None:
+    disconnected_before = metric(
+        queued, "prela_receiver_refused_requests_total", transport="http", reason="disconnected"
+    )
+    held = HeldRequest(queued)
+    trace_id, body = otlp_request()
+    waiting = socket.create_connection(("127.0.0.1", queued.http_port))
+    waiting.sendall(
+        b"POST /v1/traces HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-protobuf\r\n"
+        + f"Content-Length: {len(body)}\r\n\r\n".encode()
+        + body
+    )
+    wait_until(lambda: metric(queued, "prela_admission_queued_requests") == 1, "the request waiting")
+    waiting.close()  # the client gives up while its request waits for admission
+    assert held.finish() == 200
+    wait_until(
+        lambda: (
+            metric(queued, "prela_receiver_refused_requests_total", transport="http", reason="disconnected")
+            == disconnected_before + 1
+        ),
+        "the abandoned request refused",
+    )
+    wait_for_trace(queued, held.trace_id, 3)
+    assert stored_spans(queued, trace_id) == 0
+
+
 def test_every_acknowledged_request_is_stored_and_no_refused_one(limited: PrelaServer) -> None:
     held = HeldRequest(limited)
     answers: dict[str, int] = {}
