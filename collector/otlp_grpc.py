@@ -116,8 +116,7 @@ def build_grpc_server(
     """A grpc.aio server bound to host:port (call `start()`) and its port; port 0 picks a free one.
 
     With `admission`, every RPC is admitted through it first; grpc-core itself answers RESOURCE_EXHAUSTED
-    (no RetryInfo, message not read) beyond the RPCs the limiter can hold, which bounds the messages
-    held in memory.
+    (no RetryInfo, message not read) beyond twice the RPCs the limiter can hold (`grpc_concurrency_cap`).
     """
     server = grpc.aio.server(
         interceptors=[AdmissionInterceptor(admission)] if admission is not None else None,

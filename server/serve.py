@@ -27,9 +27,8 @@ from prela.server.settings import ConfigurationError, Settings
 
 logger = logging.getLogger(__name__)
 
-QUEUE_ADMISSION_SHARE = (
-    0.9  # past this share of PRELA_QUEUE_SPANS waiting, new requests are refused at admission
-)
+# Past this share of PRELA_QUEUE_SPANS waiting, new requests are refused at admission.
+QUEUE_ADMISSION_SHARE = 0.9
 
 
 async def run_embedded(settings: Settings, stop: asyncio.Event) -> bool:
