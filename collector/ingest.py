@@ -7,8 +7,10 @@ type, auth) are counted by the receivers, which see them first.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -46,6 +48,7 @@ class Ingest:
     def __init__(self, exporter: SpanExporter, rate_limiter: RateLimiter | None = None) -> None:
         self._exporter = exporter
         self._rate_limiter = rate_limiter
+        self._mapper = ThreadPoolExecutor(1, thread_name_prefix="prela-map")
 
     async def admit(self, principal: Principal, spans: int, transport: str) -> None:
         """Charge `spans` to the principal's rate; `RateLimited` when over it."""
@@ -66,7 +69,10 @@ class Ingest:
         """Map and export; raises `ExportError` (retryable) when the spans are not durable."""
         await self.admit(principal, count_spans(request), transport)
         project_id = principal.project_id
-        mapped = map_export_request(request, project_id)
+        # Off the event loop, so that it keeps accepting and refusing requests while one is mapped; one
+        # thread, as the GIL lets only one map at a time anyway (more threads would only add malloc arenas).
+        loop = asyncio.get_running_loop()
+        mapped = await loop.run_in_executor(self._mapper, map_export_request, request, project_id)
         if mapped.rejected:
             RECEIVER_REFUSED_SPANS.labels(transport, "invalid_span").inc(mapped.rejected)
             logger.info("spans rejected count=%d reason=%r", mapped.rejected, "; ".join(mapped.errors)[:500])

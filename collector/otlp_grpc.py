@@ -31,6 +31,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 )
 
 from prela.auth import AuthUnavailable, Principal, Unauthenticated, grpc_metadata_headers
+from prela.collector.admission import AdmissionInterceptor, AdmissionLimiter
 from prela.collector.errors import InvalidPayload, RateLimited
 from prela.collector.ingest import Ingest
 from prela.collector.otlp_http import Authenticate
@@ -189,10 +190,20 @@ class OtlpGrpcReceiver:
 
 
 def build_grpc_server(
-    receiver: OtlpGrpcReceiver, host: str, port: int, max_request_bytes: int
+    receiver: OtlpGrpcReceiver,
+    host: str,
+    port: int,
+    max_request_bytes: int,
+    admission: AdmissionLimiter | None = None,
 ) -> tuple[grpc.aio.Server, int]:
-    """A grpc.aio server bound to host:port (call `start()`) and its port; port 0 picks a free one."""
+    """A grpc.aio server bound to host:port (call `start()`) and its port; port 0 picks a free one.
+
+    With `admission`, every RPC is admitted through it first; grpc-core itself answers RESOURCE_EXHAUSTED
+    (no RetryInfo, message not read) beyond twice the RPCs the limiter can hold (`grpc_concurrency_cap`).
+    """
     server = grpc.aio.server(
+        interceptors=[AdmissionInterceptor(admission)] if admission is not None else None,
+        maximum_concurrent_rpcs=grpc_concurrency_cap(admission) if admission is not None else None,
         options=[
             ("grpc.max_receive_message_length", max_request_bytes),
             ("grpc.max_send_message_length", 4 * 1024 * 1024),
@@ -208,3 +219,10 @@ def build_grpc_server(
     if bound == 0:
         raise OSError(f"cannot bind OTLP/gRPC to {host}:{port}: address in use or not available")
     return server, bound
+
+
+def grpc_concurrency_cap(admission: AdmissionLimiter) -> int:
+    """grpc-core's own limit of concurrent RPCs (each holds its whole message): what the limiter admits and
+    queues, and as many again to be refused by the limiter (with RetryInfo) rather than by grpc-core
+    (without)."""
+    return 2 * (admission.max_requests + admission.max_queue)

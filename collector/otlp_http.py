@@ -40,6 +40,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from prela.auth import AuthUnavailable, Principal, Unauthenticated
+from prela.collector.admission import AdmissionLimiter, AdmissionMiddleware
 from prela.collector.errors import InvalidPayload, PayloadTooLarge, RateLimited, UnsupportedMediaType
 from prela.collector.ingest import Ingest
 from prela.collector.otlp_json import otlp_json_to_request
@@ -87,6 +88,8 @@ async def read_body(request: Request, limit: int) -> bytes:
         if size > limit:
             raise PayloadTooLarge(f"request body exceeds the limit of {limit} bytes")
         chunks.append(chunk)
+    if await request.is_disconnected():  # the client gave up while it waited: do no work for nobody
+        raise ClientDisconnect()
     body = b"".join(chunks)
     encoding = request.headers.get("content-encoding", "identity").strip().lower()
     if encoding in ("", "identity"):
@@ -291,9 +294,13 @@ def build_otlp_http_app(
     cors_origins: list[str] | None = None,
     health: HealthCheck | None = None,
     ready: HealthCheck | None = None,
+    admission: AdmissionLimiter | None = None,
 ) -> Starlette:
-    """`/v1/traces`, `/health` (dependency state, cheap), `/ready` (live dependency probes), `/metrics`."""
-    middleware = []
+    """`/v1/traces`, `/health` (dependency state, cheap), `/ready` (live dependency probes), `/metrics`.
+
+    With `admission`, every POST is admitted through it before its body is read (503 + Retry-After beyond).
+    """
+    middleware = [Middleware(AdmissionMiddleware, limiter=admission)] if admission is not None else []
     if cors_origins:  # browser SDKs post from the app's origin
         middleware.append(
             Middleware(

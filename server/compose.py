@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import grpc
 from clickhouse_connect.driver.client import Client
 from starlette.applications import Starlette
 
 from prela.auth import AuthRuntime
+from prela.collector.admission import AdmissionLimiter
 from prela.collector.ingest import Ingest
 from prela.collector.otlp_grpc import OtlpGrpcReceiver, build_grpc_server
 from prela.collector.otlp_http import OtlpHttpReceiver, build_otlp_http_app
@@ -19,15 +22,23 @@ from prela.telemetry.request_log import RequestLogMiddleware
 
 
 def build_receivers(
-    settings: Settings, ingest: Ingest, auth: AuthRuntime, health: HealthCheck, ready: HealthCheck
+    settings: Settings,
+    ingest: Ingest,
+    auth: AuthRuntime,
+    health: HealthCheck,
+    ready: HealthCheck,
+    downstream_full: Callable[[], bool] | None = None,
 ) -> tuple[grpc.aio.Server, int, Starlette]:
-    """OTLP/gRPC (server, bound port) and the OTLP/HTTP app, authenticating with `auth`."""
+    """OTLP/gRPC (server, bound port) and the OTLP/HTTP app, authenticating with `auth`, sharing one
+    admission limiter (they share one event loop) that refuses while `downstream_full()`."""
+    admission = admission_limiter(settings, downstream_full)
     try:
         grpc_server, grpc_port = build_grpc_server(
             OtlpGrpcReceiver(ingest, auth.ingest.authenticate),
             settings.host,
             settings.otlp_grpc_port,
             settings.max_request_bytes,
+            admission,
         )
     except OSError as exc:  # the port is taken or the address is not ours
         raise ConfigurationError(f"{exc} (--otlp-grpc-port / PRELA_OTLP_GRPC_PORT)") from None
@@ -38,8 +49,22 @@ def build_receivers(
         cors_origins=settings.cors_origins,
         health=health,
         ready=ready,
+        admission=admission,
     )
     return grpc_server, grpc_port, app
+
+
+def admission_limiter(
+    settings: Settings, downstream_full: Callable[[], bool] | None = None
+) -> AdmissionLimiter:
+    return AdmissionLimiter(
+        max_requests=settings.admission_max_requests,
+        max_bytes=settings.admission_max_bytes,
+        max_queue=settings.admission_max_queue,
+        max_wait_s=settings.admission_max_wait_ms / 1000,
+        retry_after_s=settings.retry_after_seconds,
+        downstream_full=downstream_full,
+    )
 
 
 def build_query(settings: Settings, store: TraceStore, auth: AuthRuntime) -> Starlette:

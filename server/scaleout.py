@@ -100,6 +100,7 @@ async def run_collector(settings: Settings, stop: asyncio.Event) -> bool:
     async def ready() -> dict[str, bool | str]:
         return {"spool": spool.has_room, "kafka": "ok" if await sender.check() else "down"}
 
+    # No `downstream_full` here: a full spool is an outage, refused by the spool as `spool_full`.
     grpc_server, grpc_port, app = build_receivers(settings, ingest, auth, health, ready)
     servers = Servers(
         [http_server(app, settings.host, settings.otlp_http_port, settings.drain_timeout_s)],

@@ -27,6 +27,9 @@ from prela.server.settings import ConfigurationError, Settings
 
 logger = logging.getLogger(__name__)
 
+# Past this share of PRELA_QUEUE_SPANS waiting, new requests are refused at admission.
+QUEUE_ADMISSION_SHARE = 0.9
+
 
 async def run_embedded(settings: Settings, stop: asyncio.Event) -> bool:
     """Run until `stop` is set, then drain; True when every accepted span was stored."""
@@ -61,7 +64,12 @@ async def run_embedded(settings: Settings, stop: asyncio.Event) -> bool:
         clickhouse = writer.healthy and await asyncio.to_thread(store.ping)
         return {"clickhouse": clickhouse, "store": await auth.store.ping()}
 
-    grpc_server, grpc_port, otlp_app = build_receivers(settings, ingest, auth, health, ready)
+    def queue_nearly_full() -> bool:  # refused before decoding rather than by the queue after mapping
+        return queue.depth >= queue.capacity * QUEUE_ADMISSION_SHARE
+
+    grpc_server, grpc_port, otlp_app = build_receivers(
+        settings, ingest, auth, health, ready, queue_nearly_full
+    )
     query_app = build_query(settings, store, auth)
     servers = Servers(
         [

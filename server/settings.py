@@ -124,6 +124,12 @@ class Settings(BaseSettings):
     spool_max_bytes: int = Field(1024**3, gt=0, validation_alias="PRELA_SPOOL_MAX_BYTES")
     ttl_days: int = Field(90, ge=1, validation_alias="PRELA_TTL_DAYS")
     retry_after_seconds: int = Field(1, ge=1, validation_alias="PRELA_RETRY_AFTER_SECONDS")
+    # Admission control of the OTLP receivers (collector/admission.py): work in flight bounded, the rest
+    # waits briefly or is refused at once with 503 + Retry-After / UNAVAILABLE + RetryInfo.
+    admission_max_requests: int = Field(4, gt=0, validation_alias="PRELA_ADMISSION_MAX_REQUESTS")
+    admission_max_bytes: int = Field(64 * 1024**2, gt=0, validation_alias="PRELA_ADMISSION_MAX_BYTES")
+    admission_max_queue: int = Field(32, ge=0, validation_alias="PRELA_ADMISSION_MAX_QUEUE")
+    admission_max_wait_ms: float = Field(1000.0, ge=0, validation_alias="PRELA_ADMISSION_MAX_WAIT_MS")
     drain_timeout_s: float = Field(30.0, gt=0, validation_alias="PRELA_DRAIN_TIMEOUT_SECONDS")
     project_id: str = Field("default", min_length=1, validation_alias="PRELA_PROJECT_ID")
 

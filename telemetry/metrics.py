@@ -29,9 +29,12 @@ RECEIVER_REFUSED_SPANS = Counter(
 )
 RECEIVER_REFUSED_REQUESTS = Counter(
     "prela_receiver_refused_requests_total",
-    "Export requests refused as a whole, by transport and reason.",
+    "Export requests refused as a whole, by transport and reason (admission: over the admission limits, "
+    "deadline: the client's deadline passed or cannot be met; both before any work).",
     ["transport", "reason"],
 )
+ADMISSION_IN_FLIGHT = Gauge("prela_admission_in_flight_requests", "Ingest requests admitted and in flight.")
+ADMISSION_QUEUED = Gauge("prela_admission_queued_requests", "Ingest requests waiting for admission.")
 RECEIVER_REQUEST_SECONDS = Histogram(
     "prela_receiver_request_duration_seconds",
     "Time to answer an export request, by transport.",
