@@ -36,6 +36,8 @@ WINDOW_MARGIN_NS = HOUR_NS
 # A ranking (sort other than newest) covers [since, until): by default the day before `until`.
 DEFAULT_RANK_RANGE_NS = DAY_NS
 MAX_SESSION_TRACES = 1000
+# A search whose words occur in at most this many spans reads its whole time range in one window.
+RARE_SEARCH_SPANS = 50_000
 MAX_STAT_BUCKETS = 5000
 MAX_STAT_USERS = 20  # group_by=user draws the users with the most spans in the range
 _TOP_USERS = Template(
@@ -62,6 +64,7 @@ _SQL = {
         "span_latest",
         "span_content",
         "text_match",
+        "text_count",
         "stats",
         "session_list",
         "session_page",
@@ -255,7 +258,8 @@ class TraceStore:
             f"AND {_TRACE_AGGREGATE_FILTERS[n]}" for n in _active(flt, _TRACE_AGGREGATE_FILTERS)
         )
         if sort == "newest":
-            rows = self._newest_traces(params, flt, where, having, limit + 1, cursor)
+            wide = self._rare_search(project_id, flt)
+            rows = self._newest_traces(params, flt, where, having, limit + 1, cursor, wide)
         else:
             rows = self._ranked_traces(params, flt, where, having, limit + 1, cursor, sort)
         more = len(rows) > limit
@@ -283,6 +287,21 @@ class TraceStore:
                 where += f" AND trace_id IN (SELECT trace_id FROM ({match}))"
         return where
 
+    def _rare_search(self, project_id: str, flt: TraceFilter) -> bool:
+        """True when `q` matches few spans: one read of the whole range beats a walk of windows
+        that each consult the full-text index again."""
+        if not flt.q:
+            return False
+        text = parse_text_query(flt.q)
+        if not text.tokens:
+            return False
+        found = self._query(
+            "text_count",
+            {"project_id": project_id, "q_tokens": list(text.tokens)},
+            search_text=SEARCH_TEXT_SQL,
+        )
+        return bool(found) and found[0]["matches"] <= RARE_SEARCH_SPANS
+
     def _latest_hour(self, params: dict[str, Any], at_or_before_ns: int, floor_ns: int) -> int | None:
         found = self._query(
             "trace_hour_bounds",
@@ -300,6 +319,7 @@ class TraceStore:
         having: str,
         need: int,
         cursor: str | None,
+        wide: bool = False,
     ) -> list[dict[str, Any]]:
         since = flt.since_ns or 0
         until = flt.until_ns if flt.until_ns is not None else 2**63 - 1
@@ -310,7 +330,7 @@ class TraceStore:
             until = min(until, started_ns + 1)
         found: list[dict[str, Any]] = []
         top = self._latest_hour(params, min(until - 1, _MAX_HOUR_NS), since - WINDOW_MARGIN_NS)
-        hours = 1
+        hours = 1 if not wide or top is None else (top - _hour_floor(since)) // HOUR_NS + 1
         while top is not None and len(found) < need:
             low = max(top - (hours - 1) * HOUR_NS, _hour_floor(since))
             window = {
@@ -473,7 +493,8 @@ class TraceStore:
             )
         clauses = " ".join(where)
         if sort == "newest":
-            rows = self._newest_spans(params, clauses, sort_key, since, until, limit + 1)
+            wide = self._rare_search(project_id, flt)
+            rows = self._newest_spans(params, clauses, sort_key, since, until, limit + 1, wide)
         else:
             ranked = {**params, "limit": 2 * (limit + 1)}  # room for a span stored twice
             rows = _distinct_spans(
@@ -489,7 +510,14 @@ class TraceStore:
         return spans, next_cursor
 
     def _newest_spans(
-        self, params: dict[str, Any], where: str, sort_key: str, since: int, until: int, need: int
+        self,
+        params: dict[str, Any],
+        where: str,
+        sort_key: str,
+        since: int,
+        until: int,
+        need: int,
+        wide: bool = False,
     ) -> list[dict[str, Any]]:
         """Walk back from `until` a window of hours at a time (1, 4, 16 …) so each read is a bounded
         range of the span index, until the page is full or `since` is reached."""
@@ -499,7 +527,7 @@ class TraceStore:
             latest = self._query("span_latest", {**params, "before": until, "not_before": since})
             if not latest:
                 break
-            low = max(_hour_floor(latest[0]["started_ns"]) - (hours - 1) * HOUR_NS, since)
+            low = since if wide else max(_hour_floor(latest[0]["started_ns"]) - (hours - 1) * HOUR_NS, since)
             window = {**params, "started_from": low, "started_to": until, "limit": 2 * (need - len(found))}
             found = _distinct_spans(
                 found + self._query("span_list", window, where=where, sort_key=sort_key), need
