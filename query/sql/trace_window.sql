@@ -6,9 +6,8 @@ SELECT
     toUnixTimestamp64Nano(min(started_at)) AS started_ns,
     toUnixTimestamp64Nano(max(ended_at)) AS ended_ns,
     ended_ns - started_ns AS duration_ns,
-    groupUniqArrayIfMerge(usage) AS usage_seen,
-    arraySum(u -> u.2, usage_seen) AS tokens_seen,
-    arraySum(u -> u.3, usage_seen) AS cost_seen,
+    sum(total_tokens) AS tokens_seen,
+    sum(cost_usd) AS cost_seen,
     max(has_error) AS has_error_seen,
     ${sort_key} AS sort_key
 FROM ${database}.trace_index

@@ -11,8 +11,9 @@ CREATE TABLE IF NOT EXISTS ${database}.trace_index
     started_at   SimpleAggregateFunction(min, DateTime64(9)) CODEC(Delta(8), ZSTD(1)),
     ended_at     SimpleAggregateFunction(max, DateTime64(9)) CODEC(Delta(8), ZSTD(1)),
     has_error    SimpleAggregateFunction(max, UInt8),
-    -- (span_id, total tokens, cost) of the spans that have any: a span sent twice counts once
-    usage        AggregateFunction(groupUniqArrayIf, Tuple(String, UInt64, Decimal(18, 12)), UInt8),
+    -- sums as received, for ranking and filtering only: the numbers shown are the exact roll-ups
+    total_tokens SimpleAggregateFunction(sum, UInt64) CODEC(T64, ZSTD(1)),
+    cost_usd     SimpleAggregateFunction(sum, Decimal(38, 12)) CODEC(ZSTD(1)),
     services     SimpleAggregateFunction(groupUniqArrayArray, Array(String)),
     span_types   SimpleAggregateFunction(groupUniqArrayArray, Array(String)),
     models       SimpleAggregateFunction(groupUniqArrayArray, Array(String)),
@@ -39,10 +40,8 @@ SELECT
     min(${database}.spans.started_at) AS started_at,
     max(${database}.spans.ended_at) AS ended_at,
     max(toUInt8(status = 'ERROR')) AS has_error,
-    groupUniqArrayIfState(
-        tuple(span_id, ${database}.spans.total_tokens, ${database}.spans.cost_usd),
-        toUInt8(${database}.spans.total_tokens > 0 OR ${database}.spans.cost_usd > 0)
-    ) AS usage,
+    sum(${database}.spans.total_tokens) AS total_tokens,
+    sum(${database}.spans.cost_usd) AS cost_usd,
     groupUniqArray(toString(service_name)) AS services,
     groupUniqArray(toString(span_type)) AS span_types,
     arrayFilter(m -> m != '', arrayDistinct(groupArrayArray([toString(model), toString(request_model)]))) AS models,
