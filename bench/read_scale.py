@@ -1214,7 +1214,7 @@ def median_runs(runs: list[list[dict[str, Any]]]) -> list[dict[str, Any]]:
     for rows in zip(*runs, strict=True):
         merged = dict(rows[0])
         for key in ("p50_ms", "p90_ms", "p99_ms", "max_ms", "server_cpu_ms_per_request", "items_median"):
-            values = [r[key] for r in rows if r[key] == r[key]]  # drop NaN
+            values = [r[key] for r in rows if r[key] is not None and r[key] == r[key]]  # no NaN or null
             merged[key] = statistics.median(values) if values else float("nan")
         merged["p99_ms_runs"] = [r["p99_ms"] for r in rows]
         merged["n"] = sum(r["n"] for r in rows)
