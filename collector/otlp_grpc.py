@@ -13,20 +13,14 @@ import time
 from collections.abc import Awaitable, Callable
 
 import grpc
-from google.protobuf.message import DecodeError, Message
+from google.protobuf.message import Message
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
-    ExportLogsPartialSuccess,
-    ExportLogsServiceRequest,
     ExportLogsServiceResponse,
 )
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
-    ExportMetricsPartialSuccess,
-    ExportMetricsServiceRequest,
     ExportMetricsServiceResponse,
 )
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
-    ExportTracePartialSuccess,
-    ExportTraceServiceRequest,
     ExportTraceServiceResponse,
 )
 
@@ -35,7 +29,8 @@ from prela.collector.admission import AdmissionInterceptor, AdmissionLimiter
 from prela.collector.errors import InvalidPayload, RateLimited
 from prela.collector.ingest import Ingest
 from prela.collector.otlp_http import Authenticate
-from prela.exporters.base import ExportError, PayloadKind, RawRequest
+from prela.collector.otlp_signals import LOGS, METRICS, TRACES, OtlpSignal, export_protobuf
+from prela.exporters.base import ExportError
 from prela.telemetry.metrics import RECEIVER_REFUSED_REQUESTS, RECEIVER_REQUEST_SECONDS
 
 logger = logging.getLogger(__name__)
@@ -62,15 +57,15 @@ class OtlpGrpcReceiver:
         self._authenticate = authenticate
 
     async def export(self, body: bytes, context: grpc.aio.ServicerContext) -> ExportTraceServiceResponse:
-        return await self._timed(body, context, self._traces)  # type: ignore[return-value]
+        return await self._timed(body, context, self._handler(TRACES))  # type: ignore[return-value]
 
     async def export_logs(self, body: bytes, context: grpc.aio.ServicerContext) -> ExportLogsServiceResponse:
-        return await self._timed(body, context, self._logs)  # type: ignore[return-value]
+        return await self._timed(body, context, self._handler(LOGS))  # type: ignore[return-value]
 
     async def export_metrics(
         self, body: bytes, context: grpc.aio.ServicerContext
     ) -> ExportMetricsServiceResponse:
-        return await self._timed(body, context, self._metrics)  # type: ignore[return-value]
+        return await self._timed(body, context, self._handler(METRICS))  # type: ignore[return-value]
 
     async def _timed(self, body: bytes, context: grpc.aio.ServicerContext, handle: Handler) -> Message:
         started = time.perf_counter()
@@ -101,52 +96,13 @@ class OtlpGrpcReceiver:
             await self._refuse(context, exc.reason, grpc.StatusCode.UNAVAILABLE, str(exc))
         raise AssertionError("unreachable: context.abort raises")
 
-    async def _traces(self, body: bytes, principal: Principal) -> Message:
-        try:
-            request = ExportTraceServiceRequest.FromString(body)
-        except DecodeError as exc:
-            raise InvalidPayload(f"not a valid ExportTraceServiceRequest: {exc}") from None
-        result = await self._ingest.export_otlp(
-            request, principal, TRANSPORT, RawRequest(PayloadKind.OTLP_PROTOBUF, body)
-        )
-        response = ExportTraceServiceResponse()
-        if result.rejected:
-            response.partial_success.CopyFrom(
-                ExportTracePartialSuccess(rejected_spans=result.rejected, error_message=result.message)
+    def _handler(self, signal: OtlpSignal) -> Callable[[bytes, Principal], Awaitable[Message]]:
+        async def handle(body: bytes, principal: Principal) -> Message:
+            return await export_protobuf(
+                self._ingest, signal, body, principal, TRANSPORT, "not a valid {name}"
             )
-        return response
 
-    async def _logs(self, body: bytes, principal: Principal) -> Message:
-        try:
-            request = ExportLogsServiceRequest.FromString(body)
-        except DecodeError as exc:
-            raise InvalidPayload(f"not a valid ExportLogsServiceRequest: {exc}") from None
-        result = await self._ingest.export_logs(
-            request, principal, TRANSPORT, RawRequest(PayloadKind.OTLP_LOGS, body)
-        )
-        response = ExportLogsServiceResponse()
-        if result.rejected:
-            response.partial_success.CopyFrom(
-                ExportLogsPartialSuccess(rejected_log_records=result.rejected, error_message=result.message)
-            )
-        return response
-
-    async def _metrics(self, body: bytes, principal: Principal) -> Message:
-        try:
-            request = ExportMetricsServiceRequest.FromString(body)
-        except DecodeError as exc:
-            raise InvalidPayload(f"not a valid ExportMetricsServiceRequest: {exc}") from None
-        result = await self._ingest.export_metrics(
-            request, principal, TRANSPORT, RawRequest(PayloadKind.OTLP_METRICS, body)
-        )
-        response = ExportMetricsServiceResponse()
-        if result.rejected:
-            response.partial_success.CopyFrom(
-                ExportMetricsPartialSuccess(
-                    rejected_data_points=result.rejected, error_message=result.message
-                )
-            )
-        return response
+        return handle
 
     @staticmethod
     async def _refuse(

@@ -15,23 +15,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import orjson
-from google.protobuf.message import DecodeError
 from google.rpc.status_pb2 import Status
-from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
-    ExportLogsPartialSuccess,
-    ExportLogsServiceRequest,
-    ExportLogsServiceResponse,
-)
-from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
-    ExportMetricsPartialSuccess,
-    ExportMetricsServiceRequest,
-    ExportMetricsServiceResponse,
-)
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
-    ExportTracePartialSuccess,
-    ExportTraceServiceRequest,
-    ExportTraceServiceResponse,
-)
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
@@ -46,6 +30,7 @@ from prela.collector.ingest import Ingest
 from prela.collector.otlp_json import otlp_json_to_request
 from prela.collector.otlp_logs import otlp_json_to_logs_request
 from prela.collector.otlp_metrics import otlp_json_to_metrics_request
+from prela.collector.otlp_signals import LOGS, METRICS, TRACES, OtlpSignal, export_protobuf
 from prela.collector.prela_json import is_prela_trace
 from prela.exporters.base import ExportError, PayloadKind, RawRequest
 from prela.telemetry.health import HealthCheck, health_endpoint
@@ -123,15 +108,15 @@ class OtlpHttpReceiver:
         self._authenticate = authenticate
 
     async def traces(self, request: Request) -> Response:
-        return await self._timed(request, self._protobuf, self._json)
+        return await self._timed(request, self._protobuf(TRACES), self._json)
 
     async def logs(self, request: Request) -> Response:
         """`POST /v1/logs`: OTLP log records (GenAI message events join their spans when read)."""
-        return await self._timed(request, self._logs_protobuf, self._logs_json)
+        return await self._timed(request, self._protobuf(LOGS), self._logs_json)
 
     async def metrics(self, request: Request) -> Response:
         """`POST /v1/metrics`: OTLP metric data points."""
-        return await self._timed(request, self._metrics_protobuf, self._metrics_json)
+        return await self._timed(request, self._protobuf(METRICS), self._metrics_json)
 
     async def _timed(self, request: Request, protobuf: Handler, json: Handler) -> Response:
         started = time.perf_counter()
@@ -181,20 +166,14 @@ class OtlpHttpReceiver:
         except ClientDisconnect:
             return self._refuse("disconnected", 400, _INVALID_ARGUMENT, "client disconnected", as_json)
 
-    async def _protobuf(self, body: bytes, principal: Principal) -> Response:
-        try:
-            otlp = ExportTraceServiceRequest.FromString(body)
-        except DecodeError as exc:
-            raise InvalidPayload(f"body is not a valid ExportTraceServiceRequest protobuf: {exc}") from None
-        result = await self._ingest.export_otlp(
-            otlp, principal, TRANSPORT, RawRequest(PayloadKind.OTLP_PROTOBUF, body)
-        )
-        response = ExportTraceServiceResponse()
-        if result.rejected:
-            response.partial_success.CopyFrom(
-                ExportTracePartialSuccess(rejected_spans=result.rejected, error_message=result.message)
+    def _protobuf(self, signal: OtlpSignal) -> Handler:
+        async def handle(body: bytes, principal: Principal) -> Response:
+            response = await export_protobuf(
+                self._ingest, signal, body, principal, TRANSPORT, "body is not a valid {name} protobuf"
             )
-        return Response(response.SerializeToString(), media_type=PROTOBUF)
+            return Response(response.SerializeToString(), media_type=PROTOBUF)
+
+        return handle
 
     async def _json(self, body: bytes, principal: Principal) -> Response:
         try:
@@ -222,43 +201,12 @@ class OtlpHttpReceiver:
 
     # --- logs and metrics: the same rules, their own messages -----------------------------------
 
-    async def _logs_protobuf(self, body: bytes, principal: Principal) -> Response:
-        try:
-            otlp = ExportLogsServiceRequest.FromString(body)
-        except DecodeError as exc:
-            raise InvalidPayload(f"body is not a valid ExportLogsServiceRequest protobuf: {exc}") from None
-        result = await self._ingest.export_logs(
-            otlp, principal, TRANSPORT, RawRequest(PayloadKind.OTLP_LOGS, body)
-        )
-        response = ExportLogsServiceResponse()
-        if result.rejected:
-            response.partial_success.CopyFrom(
-                ExportLogsPartialSuccess(rejected_log_records=result.rejected, error_message=result.message)
-            )
-        return Response(response.SerializeToString(), media_type=PROTOBUF)
-
     async def _logs_json(self, body: bytes, principal: Principal) -> Response:
         otlp = otlp_json_to_logs_request(_parse_json(body))
         raw = RawRequest(PayloadKind.OTLP_LOGS, otlp.SerializeToString())
         result = await self._ingest.export_logs(otlp, principal, TRANSPORT, raw)
         partial = {"rejectedLogRecords": str(result.rejected), "errorMessage": result.message}
         return JSONResponse({"partialSuccess": partial if result.rejected else {}})
-
-    async def _metrics_protobuf(self, body: bytes, principal: Principal) -> Response:
-        try:
-            otlp = ExportMetricsServiceRequest.FromString(body)
-        except DecodeError as exc:
-            raise InvalidPayload(f"body is not a valid ExportMetricsServiceRequest protobuf: {exc}") from None
-        raw = RawRequest(PayloadKind.OTLP_METRICS, body)
-        result = await self._ingest.export_metrics(otlp, principal, TRANSPORT, raw)
-        response = ExportMetricsServiceResponse()
-        if result.rejected:
-            response.partial_success.CopyFrom(
-                ExportMetricsPartialSuccess(
-                    rejected_data_points=result.rejected, error_message=result.message
-                )
-            )
-        return Response(response.SerializeToString(), media_type=PROTOBUF)
 
     async def _metrics_json(self, body: bytes, principal: Principal) -> Response:
         otlp = otlp_json_to_metrics_request(_parse_json(body))
