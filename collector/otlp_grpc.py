@@ -154,8 +154,8 @@ def build_grpc_server(
 ) -> tuple[grpc.aio.Server, int]:
     """A grpc.aio server bound to host:port (call `start()`) and its port; port 0 picks a free one.
 
-    With `admission`, every RPC is admitted through it first; grpc-core itself answers RESOURCE_EXHAUSTED
-    (no RetryInfo, message not read) beyond twice the RPCs the limiter can hold (`grpc_concurrency_cap`).
+    With `admission`, every RPC is admitted through it first, before its message is read; grpc-core
+    itself answers RESOURCE_EXHAUSTED only beyond `grpc_concurrency_cap` concurrent RPCs.
     """
     server = grpc.aio.server(
         interceptors=[AdmissionInterceptor(admission)] if admission is not None else None,
@@ -178,7 +178,10 @@ def build_grpc_server(
 
 
 def grpc_concurrency_cap(admission: AdmissionLimiter) -> int:
-    """grpc-core's own limit of concurrent RPCs (each holds its whole message): what the limiter admits and
-    queues, and as many again to be refused by the limiter (with RetryInfo) rather than by grpc-core
-    (without)."""
-    return 2 * (admission.max_requests + admission.max_queue)
+    """grpc-core's own limit of concurrent RPCs, a memory guard far above what the limiter holds: an RPC
+    refused by the limiter costs no read (see `AdmissionInterceptor`), while one refused by grpc-core gets
+    RESOURCE_EXHAUSTED without RetryInfo, which OTLP exporters do not retry."""
+    return max(GRPC_MIN_CONCURRENCY_CAP, 16 * (admission.max_requests + admission.max_queue))
+
+
+GRPC_MIN_CONCURRENCY_CAP = 4096
