@@ -156,6 +156,9 @@ def span_type_of(attrs: dict[str, Any]) -> str:
     value = attrs.get(cv.LLM_REQUEST_TYPE)
     if value.__class__ is str and (found := cv.LLM_REQUEST_TYPES.get(value.lower())):
         return found
+    value = attrs.get(cv.VERCEL_AI_OPERATION_ID)
+    if value.__class__ is str and (found := cv.VERCEL_AI_OPERATIONS.get(value.lower())):
+        return found
     for key in cv.GEN_AI_MODEL_MARKERS:
         if key in attrs:
             return "LLM"
@@ -377,6 +380,9 @@ def lift_all_llm_fields(
     """
     keys = _PLAIN_KEYS if plain_keys else _OTLP_KEYS
     span_type = span_type_of(attrs)
+    if span_type not in cv.MODEL_CALL_SPAN_TYPES and not attrs.keys().isdisjoint(cv.MODEL_CALL_ONLY_KEYS):
+        # A roll-up of the model calls below (Vercel AI SDK): counted on those calls, not here.
+        attrs = {k: v for k, v in attrs.items() if k not in cv.MODEL_CALL_ONLY_KEYS}
 
     requested = _first(attrs, cv.REQUEST_MODEL_KEYS)
     request_model = str(requested) if requested is not None else _invocation_model(attrs)
@@ -385,6 +391,7 @@ def lift_all_llm_fields(
 
     provider = _first(attrs, keys["provider"])
     provider = str(provider).lower() if provider is not None else ""
+    provider = cv.PROVIDER_ALIASES.get(provider, provider)
 
     input_tokens = _first_int(attrs, keys["input_tokens"]) or 0
     output_tokens = _first_int(attrs, keys["output_tokens"]) or 0
