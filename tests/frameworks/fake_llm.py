@@ -37,7 +37,7 @@ GEMINI_ANSWER = "Paris is the capital of France."
 GEMINI_FUNCTION = "get_capital"
 GEMINI_FUNCTION_ARGS = {"country": "France"}
 # (prompt, candidates, cached, thoughts)
-GEMINI_USAGE = (30, 7, 16, 0)
+GEMINI_USAGE = (30, 7, 16, 3)
 
 # --- Bedrock --------------------------------------------------------------------------------------
 BEDROCK_ANSWER = "Bonjour!"
