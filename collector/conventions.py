@@ -251,6 +251,7 @@ MODEL_CALL_ONLY_KEYS: Final = frozenset(
         "ai.usage.totalTokens",
         "ai.usage.cachedInputTokens",
         "ai.usage.reasoningTokens",
+        "ai.response.providerMetadata",
     )
 )
 # Provider values that name an API of a provider rather than the provider (the Vercel AI SDK's
@@ -277,3 +278,16 @@ PROVIDER_ALIASES: Final[dict[str, str]] = {
     "cohere.chat": "cohere",
     "amazon-bedrock": "aws.bedrock",
 }
+
+# Instrumentation scopes whose input token count leaves out the cache-read and cache-write tokens
+# (the provider's raw count: Bedrock's `inputTokens`, Anthropic's `input_tokens`), where the GenAI
+# conventions and `pricing.cost_usd` count them in: the cache tokens are added to input and total.
+INPUT_TOKENS_EXCLUDE_CACHE_SCOPES: Final = frozenset(("opentelemetry.instrumentation.bedrock",))
+
+# Costs a client reports inside a JSON attribute: (attribute, path of members to the USD amount).
+# Read after COST_TOTAL_KEYS / COST_PART_KEYS, before the price table. The Vercel AI SDK's provider
+# metadata (model calls only: MODEL_CALL_ONLY_KEYS): OpenRouter's usage accounting, the AI Gateway.
+COST_JSON_PATHS: Final = (
+    ("ai.response.providerMetadata", ("openrouter", "usage", "cost")),
+    ("ai.response.providerMetadata", ("gateway", "cost")),
+)

@@ -28,6 +28,9 @@ STREAM_CHUNKS = ("Hel", "lo", "!")
 OPENAI_TOOL_USAGE = (40, 12, 0, 0)
 OPENAI_ANSWER_USAGE = (60, 9, 32, 4)
 OPENAI_STREAM_USAGE = (10, 3, 4, 1)
+# A model named `vendor/model` is an OpenRouter request: its usage carries the cost OpenRouter charged.
+OPENROUTER_MODEL = "openai/gpt-4o-mini"
+OPENROUTER_COST = 0.000777
 EMBEDDING_MODEL = "text-embedding-3-small"
 EMBEDDING_TOKENS = 5
 
@@ -85,9 +88,10 @@ def chat_completion(request: dict[str, Any]) -> dict[str, Any]:
         "id": "chatcmpl-prela-fw",
         "object": "chat.completion",
         "created": 1_737_972_000,
-        "model": OPENAI_MODEL,
+        "model": request["model"] if "/" in str(request.get("model")) else OPENAI_MODEL,
         "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": finish}],
-        "usage": _openai_usage(usage),
+        "usage": _openai_usage(usage)
+        | ({"cost": OPENROUTER_COST} if "/" in str(request.get("model")) else {}),
     }
 
 

@@ -2,8 +2,9 @@
 to a real `prela serve`: the `ai.*` conventions become span types, models, providers, tokens, cost,
 content, session and user.
 
-tests/frameworks/node/app.mjs runs generateText with one tool call (two model calls), streamText and
-embed against the fake OpenAI server, under one root span. `npm ci` runs once per session into
+tests/frameworks/node/app.mjs runs generateText with one tool call (two model calls), streamText,
+embed, and generateText through the OpenRouter provider (which reports the call's cost in its provider
+metadata) against the fake OpenAI server, under one root span. `npm ci` runs once per session into
 tests/frameworks/node/node_modules (git- and Docker-ignored) with a package cache; the test is skipped
 only when `node` is not installed.
 """
@@ -31,6 +32,8 @@ from tests.frameworks.fake_llm import (
     OPENAI_MODEL,
     OPENAI_STREAM_USAGE,
     OPENAI_TOOL_USAGE,
+    OPENROUTER_COST,
+    OPENROUTER_MODEL,
     TOOL_CALL_ID,
     FakeLLM,
 )
@@ -65,18 +68,19 @@ def node_app() -> Path:
 
 @pytest.fixture(scope="module")
 def vercel_trace(node_app: Path, fake_llm: FakeLLM, prela_serve: PrelaServer) -> dict[str, Any]:
-    """The trace the app sent, once its nine spans are stored."""
+    """The trace the app sent, once its eleven spans are stored."""
     env = {**os.environ, "FAKE_OPENAI_URL": f"{fake_llm.url}/v1", "PRELA_OTLP_URL": prela_serve.ingest_url}
     done = subprocess.run(
         ["node", "app.mjs"], cwd=node_app, env=env, capture_output=True, text=True, timeout=60
     )
     assert done.returncode == 0, done.stderr
     trace_id = json.loads(done.stdout.strip().splitlines()[-1])["trace_id"]
-    return wait_for_trace(prela_serve, trace_id, 9)
+    return wait_for_trace(prela_serve, trace_id, 11)
 
 
-def model_calls(trace: dict[str, Any], name: str) -> list[dict[str, Any]]:
-    return sorted((s for s in trace["spans"] if s["name"] == name), key=lambda s: s["started_at"])
+def model_calls(trace: dict[str, Any], name: str, provider: str = "openai") -> list[dict[str, Any]]:
+    spans = (s for s in trace["spans"] if s["name"] == name and s["provider"] == provider)
+    return sorted(spans, key=lambda s: s["started_at"])
 
 
 def test_each_ai_operation_has_its_span_type(vercel_trace: dict[str, Any]) -> None:
@@ -85,6 +89,8 @@ def test_each_ai_operation_has_its_span_type(vercel_trace: dict[str, Any]) -> No
         ("ai.embed", "CHAIN"),
         ("ai.embed.doEmbed", "EMBEDDING"),
         ("ai.generateText", "AGENT"),
+        ("ai.generateText", "AGENT"),
+        ("ai.generateText.doGenerate", "LLM"),
         ("ai.generateText.doGenerate", "LLM"),
         ("ai.generateText.doGenerate", "LLM"),
         ("ai.streamText", "AGENT"),
@@ -121,15 +127,30 @@ def test_model_calls_carry_model_provider_tokens_and_price(vercel_trace: dict[st
 
 def test_the_agent_spans_do_not_count_their_calls_twice(vercel_trace: dict[str, Any]) -> None:
     # ai.generateText repeats its steps' usage; the trace's tokens are those of the model calls.
-    for name in ("ai.generateText", "ai.streamText", "ai.embed"):
-        span = only(vercel_trace["spans"], name)
+    wrappers = [s for s in vercel_trace["spans"] if s["span_type"] in ("AGENT", "CHAIN")]
+    assert len(wrappers) == 4
+    for span in wrappers:
         assert (span["input_tokens"], span["output_tokens"], span["cost_usd"]) == (0, 0, 0.0)
-        assert span["provider"] == "openai"
+        assert span["provider"] in ("openai", "openrouter") and span["model"]
     calls = [s for s in vercel_trace["spans"] if s["span_type"] in ("LLM", "EMBEDDING")]
     assert sum(s["input_tokens"] for s in vercel_trace["spans"]) == sum(s["input_tokens"] for s in calls)
     assert sum(s["input_tokens"] for s in calls) == (
-        OPENAI_TOOL_USAGE[0] + OPENAI_ANSWER_USAGE[0] + OPENAI_STREAM_USAGE[0] + EMBEDDING_TOKENS
+        OPENAI_TOOL_USAGE[0] + 2 * OPENAI_ANSWER_USAGE[0] + OPENAI_STREAM_USAGE[0] + EMBEDDING_TOKENS
     )
+
+
+def test_a_cost_the_provider_reported_wins_over_the_price_table(vercel_trace: dict[str, Any]) -> None:
+    (call,) = model_calls(vercel_trace, "ai.generateText.doGenerate", provider="openrouter")
+    assert (call["model"], call["input_tokens"], call["output_tokens"]) == (
+        OPENROUTER_MODEL,
+        *OPENAI_ANSWER_USAGE[:2],
+    )
+    assert (
+        json.loads(call["attributes"]["ai.response.providerMetadata"])["openrouter"]["usage"]["cost"]
+        == OPENROUTER_COST
+    )
+    assert call["cost_usd"] == pytest.approx(OPENROUTER_COST)
+    assert cost_usd(OPENROUTER_MODEL, *OPENAI_ANSWER_USAGE[:2]) != pytest.approx(OPENROUTER_COST)
 
 
 def test_embedding_call_is_priced_from_its_tokens(vercel_trace: dict[str, Any]) -> None:
@@ -162,7 +183,9 @@ def test_content_of_model_calls_tools_and_agents(vercel_trace: dict[str, Any]) -
         {"city": "Paris"},
         {"city": "Paris", "forecast": "sunny"},
     )
-    agent = only(vercel_trace["spans"], "ai.generateText")
+    (agent,) = [
+        s for s in vercel_trace["spans"] if s["name"] == "ai.generateText" and s["provider"] == "openai"
+    ]
     assert json.loads(agent["input"]) == {
         "system": "Answer briefly.",
         "prompt": "What is the weather in Paris?",
@@ -173,7 +196,7 @@ def test_content_of_model_calls_tools_and_agents(vercel_trace: dict[str, Any]) -
 
 def test_telemetry_metadata_names_session_and_user(vercel_trace: dict[str, Any]) -> None:
     ai_spans = [s for s in vercel_trace["spans"] if s["name"].startswith("ai.")]
-    assert len(ai_spans) == 8
+    assert len(ai_spans) == 10
     assert {(s["session_id"], s["user_id"]) for s in ai_spans} == {
         (SESSION["session_id"], SESSION["user_id"])
     }

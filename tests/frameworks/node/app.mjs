@@ -1,8 +1,9 @@
 // A small Vercel AI SDK app whose OpenTelemetry spans go to Prela (driven by tests/frameworks/test_vercel_ai.py).
-// generateText with one tool call, streamText and embed against the fake OpenAI server named by
-// FAKE_OPENAI_URL, all under one root span; the spans go by OTLP/HTTP protobuf to PRELA_OTLP_URL.
+// generateText with one tool call, streamText, embed, and generateText through OpenRouter (which
+// reports the call's cost) against the fake OpenAI server named by FAKE_OPENAI_URL, all under one root span; the spans go by OTLP/HTTP protobuf to PRELA_OTLP_URL.
 // Prints {"trace_id": ...} once the exporter has flushed.
 import { createOpenAI } from "@ai-sdk/openai";
+import { createOpenRouter } from "@openrouter/ai-sdk-provider";
 import { trace } from "@opentelemetry/api";
 import { OTLPTraceExporter } from "@opentelemetry/exporter-trace-otlp-proto";
 import { NodeSDK } from "@opentelemetry/sdk-node";
@@ -17,6 +18,7 @@ const sdk = new NodeSDK({
 sdk.start();
 
 const openai = createOpenAI({ baseURL: process.env.FAKE_OPENAI_URL, apiKey: "sk-test" });
+const openrouter = createOpenRouter({ baseURL: process.env.FAKE_OPENAI_URL, apiKey: "sk-or-test" });
 const telemetry = (functionId) => ({
   isEnabled: true,
   functionId,
@@ -52,6 +54,11 @@ await trace.getTracer("vercel-ai-app").startActiveSpan("vercel-ai-app", async (r
     model: openai.textEmbeddingModel("text-embedding-3-small"),
     value: "sunny day in Paris",
     experimental_telemetry: telemetry("embedder"),
+  });
+  await generateText({
+    model: openrouter.chat("openai/gpt-4o-mini"),
+    prompt: "Say hi.",
+    experimental_telemetry: telemetry("router"),
   });
   root.end();
 });
