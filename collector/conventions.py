@@ -43,6 +43,7 @@ GEN_AI_OPERATIONS: Final[dict[str, str]] = {
     "execute_tool": "TOOL",
     "invoke_agent": "AGENT",
     "create_agent": "AGENT",
+    "agent_step": "CHAIN",  # Vercel AI SDK 7: one step of an agent's loop (not a GenAI value)
 }
 TRACELOOP_SPAN_KINDS: Final[dict[str, str]] = {
     "workflow": "CHAIN",
@@ -112,18 +113,21 @@ CACHE_READ_TOKEN_KEYS: Final = (
     "gen_ai.usage.cache_read.input_tokens",
     "gen_ai.usage.cache_read_input_tokens",  # deprecated GenAI / OpenLLMetry Anthropic
     "llm.token_count.prompt_details.cache_read",
-    "ai.usage.cachedInputTokens",  # Vercel AI SDK
+    "ai.usage.cachedInputTokens",  # Vercel AI SDK 5-6, then 7
+    "ai.usage.inputTokenDetails.cacheReadTokens",
 )
 CACHE_WRITE_TOKEN_KEYS: Final = (
     "gen_ai.usage.cache_creation.input_tokens",
     "gen_ai.usage.cache_creation_input_tokens",
     "llm.token_count.prompt_details.cache_write",
+    "ai.usage.inputTokenDetails.cacheWriteTokens",  # Vercel AI SDK 7
 )
 REASONING_TOKEN_KEYS: Final = (
     "gen_ai.usage.reasoning.output_tokens",
     "gen_ai.usage.reasoning_tokens",  # OpenLLMetry
     "llm.token_count.completion_details.reasoning",
-    "ai.usage.reasoningTokens",  # Vercel AI SDK
+    "ai.usage.reasoningTokens",  # Vercel AI SDK 5-6, then 7
+    "ai.usage.outputTokenDetails.reasoningTokens",
 )
 
 # --- cost in USD (explicit values win over the price table) -----------------------------------
@@ -167,6 +171,7 @@ INPUT_VALUE_KEYS: Final = (
     "ai.toolCall.args",
     "ai.values",
     "ai.value",
+    "gen_ai.tool.call.arguments",  # GenAI execute_tool spans (opt-in content)
 )
 OUTPUT_VALUE_KEYS: Final = (
     "output.value",
@@ -177,6 +182,7 @@ OUTPUT_VALUE_KEYS: Final = (
     "ai.response.toolCalls",
     "ai.response.object",
     "ai.toolCall.result",
+    "gen_ai.tool.call.result",  # GenAI execute_tool spans (opt-in content)
 )
 # Deprecated GenAI span events that carried the prompt / completion as an attribute.
 GEN_AI_PROMPT_EVENT: Final = ("gen_ai.content.prompt", "gen_ai.prompt")
@@ -189,7 +195,8 @@ SESSION_ID_KEYS: Final = (
     "session.id",  # OpenInference
     "traceloop.association.properties.session_id",
     "langfuse.session.id",
-    "ai.telemetry.metadata.sessionId",  # Vercel AI SDK: experimental_telemetry.metadata
+    "ai.telemetry.metadata.sessionId",  # Vercel AI SDK: experimental_telemetry.metadata (4-6),
+    "ai.settings.context.sessionId",  # runtimeContext (7)
 )
 USER_ID_KEYS: Final = (
     "prela.user_id",
@@ -197,7 +204,8 @@ USER_ID_KEYS: Final = (
     "enduser.id",  # OTel general attributes
     "traceloop.association.properties.user_id",
     "langfuse.user.id",
-    "ai.telemetry.metadata.userId",  # Vercel AI SDK: experimental_telemetry.metadata
+    "ai.telemetry.metadata.userId",  # Vercel AI SDK: experimental_telemetry.metadata (4-6),
+    "ai.settings.context.userId",  # runtimeContext (7)
 )
 # Read from the resource first (where OTel puts it), then from the span.
 ENVIRONMENT_KEYS: Final = ("deployment.environment.name", "deployment.environment", "langfuse.environment")
@@ -251,6 +259,9 @@ MODEL_CALL_ONLY_KEYS: Final = frozenset(
         "ai.usage.totalTokens",
         "ai.usage.cachedInputTokens",
         "ai.usage.reasoningTokens",
+        "ai.usage.inputTokenDetails.cacheReadTokens",
+        "ai.usage.inputTokenDetails.cacheWriteTokens",
+        "ai.usage.outputTokenDetails.reasoningTokens",
         "ai.response.providerMetadata",
     )
 )

@@ -5,17 +5,13 @@ content, session and user.
 tests/frameworks/node/app.mjs runs generateText with one tool call (two model calls), streamText,
 embed, and generateText through the OpenRouter provider (which reports the call's cost in its provider
 metadata) against the fake OpenAI server, under one root span. `npm ci` runs once per session into
-tests/frameworks/node/node_modules (git- and Docker-ignored) with a package cache; the test is skipped
+tests/frameworks/node/node_modules (git- and Docker-ignored) with a package cache; the tests are skipped
 only when `node` is not installed.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
-import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +19,7 @@ import pytest
 
 from prela.collector.pricing import cost_usd
 from tests.conftest import PrelaServer
-from tests.frameworks.conftest import only
+from tests.frameworks.conftest import only, run_node_app
 from tests.frameworks.fake_llm import (
     EMBEDDING_MODEL,
     EMBEDDING_TOKENS,
@@ -41,40 +37,15 @@ from tests.integration.test_otel_exporters import wait_for_trace
 
 pytestmark = pytest.mark.integration
 
-APP_DIR = Path(__file__).parent / "node"
-NPM_CACHE = Path(os.environ.get("PRELA_TEST_NPM_CACHE", Path.home() / ".cache" / "prela-tests" / "npm"))
 SESSION = {"session_id": "session-vercel-1", "user_id": "user-vercel-1"}
 
 
-@pytest.fixture(scope="session")
-def node_app() -> Path:
-    """The app with its pinned packages installed (`npm ci` only when package-lock.json changed)."""
-    if shutil.which("node") is None:
-        pytest.skip("node is not installed: the Vercel AI SDK runs on Node.js")
-    lock = (APP_DIR / "package-lock.json").read_bytes()
-    stamp = APP_DIR / "node_modules" / ".prela-lock-sha256"
-    digest = hashlib.sha256(lock).hexdigest()
-    if not stamp.exists() or stamp.read_text() != digest:
-        subprocess.run(
-            ["npm", "ci", "--no-audit", "--no-fund", "--cache", str(NPM_CACHE)],
-            cwd=APP_DIR,
-            check=True,
-            capture_output=True,
-            timeout=300,
-        )
-        stamp.write_text(digest)
-    return APP_DIR
-
-
 @pytest.fixture(scope="module")
-def vercel_trace(node_app: Path, fake_llm: FakeLLM, prela_serve: PrelaServer) -> dict[str, Any]:
+def vercel_trace(node_ai5_app: Path, fake_llm: FakeLLM, prela_serve: PrelaServer) -> dict[str, Any]:
     """The trace the app sent, once its eleven spans are stored."""
-    env = {**os.environ, "FAKE_OPENAI_URL": f"{fake_llm.url}/v1", "PRELA_OTLP_URL": prela_serve.ingest_url}
-    done = subprocess.run(
-        ["node", "app.mjs"], cwd=node_app, env=env, capture_output=True, text=True, timeout=60
+    trace_id = run_node_app(
+        node_ai5_app, FAKE_OPENAI_URL=f"{fake_llm.url}/v1", PRELA_OTLP_URL=prela_serve.ingest_url
     )
-    assert done.returncode == 0, done.stderr
-    trace_id = json.loads(done.stdout.strip().splitlines()[-1])["trace_id"]
     return wait_for_trace(prela_serve, trace_id, 11)
 
 

@@ -113,6 +113,47 @@ def test_provider_values_naming_an_api_are_the_provider(sent: str, stored: str) 
     assert one({"gen_ai.system": sent}).provider == stored
 
 
+def test_vercel_7_usage_details_are_read_on_the_model_call_only() -> None:
+    details = {
+        "ai.usage.inputTokens": 50,
+        "ai.usage.inputTokenDetails.cacheReadTokens": 20,
+        "ai.usage.inputTokenDetails.cacheWriteTokens": 10,
+        "ai.usage.outputTokenDetails.reasoningTokens": 3,
+    }
+    call = one({"ai.operationId": "ai.generateText.doGenerate", **details})
+    assert (call.input_tokens, call.cache_read_tokens, call.cache_write_tokens, call.reasoning_tokens) == (
+        50,
+        20,
+        10,
+        3,
+    )
+    agent = one({"ai.operationId": "ai.generateText", **details})
+    assert (
+        agent.input_tokens,
+        agent.cache_read_tokens,
+        agent.cache_write_tokens,
+        agent.reasoning_tokens,
+    ) == (0, 0, 0, 0)
+
+
+def test_gen_ai_agent_step_and_tool_call_content() -> None:
+    assert one({"gen_ai.operation.name": "agent_step"}).span_type == "CHAIN"
+    tool = one(
+        {
+            "gen_ai.operation.name": "execute_tool",
+            "gen_ai.tool.call.arguments": '{"city":"Paris"}',
+            "gen_ai.tool.call.result": '{"forecast":"sunny"}',
+        }
+    )
+    assert (tool.span_type, tool.input, tool.output) == ("TOOL", '{"city":"Paris"}', '{"forecast":"sunny"}')
+
+
+@pytest.mark.parametrize("prefix", ["ai.telemetry.metadata.", "ai.settings.context."])
+def test_vercel_session_and_user_from_metadata_or_runtime_context(prefix: str) -> None:
+    record = one({"ai.operationId": "ai.toolCall", f"{prefix}sessionId": "s-9", f"{prefix}userId": "u-9"})
+    assert (record.session_id, record.user_id) == ("s-9", "u-9")
+
+
 def test_vercel_content_and_session() -> None:
     messages = [{"role": "user", "content": [{"type": "text", "text": "hi"}]}]
     record = one(
