@@ -176,8 +176,6 @@ def bedrock_invoke_anthropic(model_id: str, request: dict[str, Any]) -> dict[str
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
-    # Requests seen, for tests that check what the client sent: (path, body).
-    seen: list[tuple[str, dict[str, Any]]]
 
     def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length", "0"))
@@ -231,6 +229,7 @@ class FakeLLM:
 
     @property
     def seen(self) -> list[tuple[str, dict[str, Any]]]:
+        """Every request answered, in order: (path, JSON body)."""
         return self._server.seen  # type: ignore[attr-defined,no-any-return]
 
 
