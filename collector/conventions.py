@@ -266,7 +266,8 @@ MODEL_CALL_ONLY_KEYS: Final = frozenset(
     )
 )
 # Provider values that name an API of a provider rather than the provider (the Vercel AI SDK's
-# `ai.model.provider` and `gen_ai.system`: `<provider>.<api>`), matched lower-cased; others are kept.
+# `ai.model.provider` and `gen_ai.system`: `<provider>.<api>`), matched lower-cased, stored as the
+# GenAI conventions' well-known `gen_ai.provider.name` value; any other value is kept as sent.
 PROVIDER_ALIASES: Final[dict[str, str]] = {
     "openai.chat": "openai",
     "openai.responses": "openai",
@@ -275,19 +276,23 @@ PROVIDER_ALIASES: Final[dict[str, str]] = {
     "openai.image": "openai",
     "openai.transcription": "openai",
     "openai.speech": "openai",
-    "azure.chat": "azure",
-    "azure.responses": "azure",
-    "azure.embeddings": "azure",
+    "azure.chat": "azure.ai.openai",
+    "azure.responses": "azure.ai.openai",
+    "azure.completion": "azure.ai.openai",
+    "azure.embedding": "azure.ai.openai",
     "anthropic.messages": "anthropic",
-    "google.generative-ai": "google",
-    "google.vertex.chat": "google",
-    "mistral.chat": "mistral",
-    "mistral.embedding": "mistral",
+    "google.generative-ai": "gcp.gemini",
+    "google.vertex.chat": "gcp.vertex_ai",
+    "google.vertex.embedding": "gcp.vertex_ai",
+    "amazon-bedrock": "aws.bedrock",
+    "mistral.chat": "mistral_ai",
+    "mistral.embedding": "mistral_ai",
+    "xai.chat": "x_ai",
+    "xai.responses": "x_ai",
     "groq.chat": "groq",
-    "xai.chat": "xai",
     "deepseek.chat": "deepseek",
     "cohere.chat": "cohere",
-    "amazon-bedrock": "aws.bedrock",
+    "cohere.textembedding": "cohere",
 }
 
 # Instrumentation scopes whose input token count leaves out the cache-read and cache-write tokens
