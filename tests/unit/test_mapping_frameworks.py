@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from prela.collector import conventions as cv
 from prela.collector.mapping import map_export_request
 from prela.collector.pricing import cost_usd
 from prela.model.span import SpanRecord
@@ -228,3 +229,18 @@ def test_bedrock_input_tokens_leave_out_the_cache_and_are_counted_back_in() -> N
 def test_other_scopes_input_tokens_already_count_the_cache() -> None:
     record = in_scope(BEDROCK, "opentelemetry.instrumentation.anthropic")
     assert (record.input_tokens, record.total_tokens) == (25, 31)
+
+
+def test_every_model_call_only_key_is_a_key_the_conventions_read() -> None:
+    read = {
+        key
+        for name, value in vars(cv).items()
+        if name.endswith("_KEYS") and name != "MODEL_CALL_ONLY_KEYS" and isinstance(value, tuple)
+        for key in value
+    } | {key for key, _ in cv.COST_JSON_PATHS}
+    assert cv.MODEL_CALL_ONLY_KEYS <= read
+
+
+def test_value_tables_are_matched_lower_cased() -> None:
+    for table in (cv.VERCEL_AI_OPERATIONS, cv.PROVIDER_ALIASES):
+        assert all(key == key.lower() for key in table)
