@@ -26,6 +26,12 @@ def fake_llm() -> Iterator[FakeLLM]:
         yield server
 
 
+def install(command: list[str], cwd: Path | None = None) -> None:
+    """Run a package installer; its output is the failure message when it fails."""
+    done = subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, f"{' '.join(command)} failed:\n{done.stdout[-2000:]}\n{done.stderr[-4000:]}"
+
+
 def npm_installed(app_dir: Path) -> Path:
     """`app_dir` with its locked packages in node_modules (`npm ci` only when the lock file changed);
     skips the test when `node` is not installed."""
@@ -34,13 +40,7 @@ def npm_installed(app_dir: Path) -> Path:
     digest = hashlib.sha256((app_dir / "package-lock.json").read_bytes()).hexdigest()
     stamp = app_dir / "node_modules" / ".prela-lock-sha256"
     if not stamp.exists() or stamp.read_text() != digest:
-        subprocess.run(
-            ["npm", "ci", "--no-audit", "--no-fund", "--cache", str(NPM_CACHE)],
-            cwd=app_dir,
-            check=True,
-            capture_output=True,
-            timeout=300,
-        )
+        install(["npm", "ci", "--no-audit", "--no-fund", "--cache", str(NPM_CACHE)], cwd=app_dir)
         stamp.write_text(digest)
     return app_dir
 

@@ -25,7 +25,7 @@ import pytest
 
 from prela.collector.pricing import cost_usd
 from tests.conftest import PrelaServer
-from tests.frameworks.conftest import only
+from tests.frameworks.conftest import install, only
 from tests.frameworks.fake_llm import (
     GEMINI_ANSWER,
     GEMINI_FUNCTION,
@@ -51,12 +51,7 @@ def genai_python() -> Path:
     stamp = home / ".prela-installed"
     if not stamp.exists():
         venv.EnvBuilder(clear=True, with_pip=True).create(home)
-        subprocess.run(
-            [str(python), "-m", "pip", "install", "-q", "-r", str(requirements)],
-            check=True,
-            capture_output=True,
-            timeout=600,
-        )
+        install([str(python), "-m", "pip", "install", "-q", "-r", str(requirements)])
         stamp.write_text(sys.version)
     return python
 
