@@ -96,10 +96,21 @@ REASONING_TOKEN_KEYS: Final = (
     "gen_ai.usage.reasoning.output_tokens",
     "gen_ai.usage.reasoning_tokens",  # OpenLLMetry
     "llm.token_count.completion_details.reasoning",
+    # -- fwpy (issue 12, Python agent frameworks) --
+    "gen_ai.usage.details.reasoning_tokens",  # pydantic-ai
+    # -- end fwpy --
 )
 
 # --- cost in USD (explicit values win over the price table) -----------------------------------
-COST_TOTAL_KEYS: Final = ("prela.cost_usd", "llm.cost.total", "gen_ai.usage.cost")
+COST_TOTAL_KEYS: Final = (
+    "prela.cost_usd",
+    "llm.cost.total",
+    "gen_ai.usage.cost",
+    # -- fwpy (issue 12, Python agent frameworks) --
+    "operation.cost",  # pydantic-ai and logfire's OpenAI instrumentation (priced by genai-prices)
+    "gen_ai.cost.total_cost",  # LiteLLM's OpenTelemetry callback
+    # -- end fwpy --
+)
 # OpenInference split costs, summed when no total is given.
 COST_PART_KEYS: Final = ("llm.cost.prompt", "llm.cost.completion")
 
@@ -127,9 +138,32 @@ OPENINFERENCE_OUTPUT_MESSAGES: Final = (
     ("llm.output_messages.0.message.role", "llm.output_messages.0.message.content"),
 )
 
+# --- fwpy (issue 12, Python agent frameworks) ---
+# Whole message lists read like `gen_ai.input.messages` (system instructions prepended), by precedence:
+# pydantic-ai puts the run's whole conversation on its agent span as `pydantic_ai.all_messages`.
+INPUT_MESSAGES_KEYS: Final = (GEN_AI_INPUT_MESSAGES, "pydantic_ai.all_messages")
+# --- end fwpy ---
+
 # Whole-value content, after the message forms above.
-INPUT_VALUE_KEYS: Final = ("input.value", "traceloop.entity.input", "gen_ai.prompt")
-OUTPUT_VALUE_KEYS: Final = ("output.value", "traceloop.entity.output", "gen_ai.completion")
+INPUT_VALUE_KEYS: Final = (
+    "input.value",
+    "traceloop.entity.input",
+    "gen_ai.prompt",
+    # -- fwpy (issue 12, Python agent frameworks) --
+    "gen_ai.tool.call.arguments",  # GenAI execute_tool spans (pydantic-ai)
+    "request_data",  # logfire's OpenAI instrumentation, version=1: the request as sent
+    # -- end fwpy --
+)
+OUTPUT_VALUE_KEYS: Final = (
+    "output.value",
+    "traceloop.entity.output",
+    "gen_ai.completion",
+    # -- fwpy (issue 12, Python agent frameworks) --
+    "gen_ai.tool.call.result",  # GenAI execute_tool spans (pydantic-ai)
+    "final_result",  # pydantic-ai's agent run span
+    "response_data",  # logfire's OpenAI instrumentation, version=1: {message, usage}
+    # -- end fwpy --
+)
 # Deprecated GenAI span events that carried the prompt / completion as an attribute.
 GEN_AI_PROMPT_EVENT: Final = ("gen_ai.content.prompt", "gen_ai.prompt")
 GEN_AI_COMPLETION_EVENT: Final = ("gen_ai.content.completion", "gen_ai.completion")
@@ -148,6 +182,9 @@ USER_ID_KEYS: Final = (
     "enduser.id",  # OTel general attributes
     "traceloop.association.properties.user_id",
     "langfuse.user.id",
+    # -- fwpy (issue 12, Python agent frameworks) --
+    "llm.user",  # LiteLLM's OpenTelemetry callback: the `user` sent to the provider
+    # -- end fwpy --
 )
 # Read from the resource first (where OTel puts it), then from the span.
 ENVIRONMENT_KEYS: Final = ("deployment.environment.name", "deployment.environment", "langfuse.environment")
