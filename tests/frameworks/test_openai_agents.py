@@ -1,14 +1,16 @@
 """The OpenAI Agents SDK through OpenInference → `prela serve` over OTLP/gRPC.
 
-An agent with one function tool runs on the Responses API against the fake server (function call,
-then answer). The OpenInference processor replaces the SDK's own (no upload to OpenAI); its spans are
+An agent with one function tool runs against the fake server (function call, then answer), on the
+Responses API (the SDK's default) and on Chat Completions. The OpenInference processor replaces the SDK's own (no upload to OpenAI); its spans are
 OpenInference-typed, with `llm.*` token counts (cached and reasoning included) that the price table
-prices, and the session and user OpenInference's `using_attributes` put on every span.
+prices (the Chat Completions path records the request model and no cached or reasoning
+counts), and the session and user OpenInference's `using_attributes` put on every span.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -34,21 +36,53 @@ TOOL_CALL = {
 TOOL_RESULT = {"role": "tool", "tool_call_id": llm.CALL_ID, "content": llm.TOOL_RESULT}
 
 
-@pytest.fixture(scope="module")
-def trace(prela_serve: PrelaServer) -> Iterator[dict[str, Any]]:
+# Chat Completions: no cached-input discount, the table's gpt-4o-mini price on all 21 input tokens.
+UNCACHED_COST_USD = round((llm.PROMPT_TOKENS * 0.15 + llm.COMPLETION_TOKENS * 0.6) / 1e6, 9)
+
+
+@dataclass(frozen=True)
+class Api:
+    """What the instrumentation records on one model API's LLM spans."""
+
+    name: str
+    path: str
+    span_name: str
+    model: str
+    cache_read_and_reasoning: tuple[int, int]
+    cost_usd: float
+
+
+APIS = {
+    "responses": Api(
+        "responses",
+        "/v1/responses",
+        "response",
+        llm.MODEL,
+        (llm.CACHED_TOKENS, llm.REASONING_TOKENS),
+        llm.CALL_COST_USD,
+    ),
+    "chat": Api("chat", "/v1/chat/completions", "generation", llm.REQUEST_MODEL, (0, 0), UNCACHED_COST_USD),
+}
+
+
+@pytest.fixture(scope="module", params=list(APIS))
+def run(request: pytest.FixtureRequest, prela_serve: PrelaServer) -> Iterator[tuple[Api, dict[str, Any]]]:
+    """(the model API, the agent run's trace)."""
+    api = APIS[request.param]
     with fake_llm_server() as fake:
-        printed = run_app("openai_agents_app", prela_serve.grpc_endpoint, fake.base_url)
+        printed = run_app("openai_agents_app", prela_serve.grpc_endpoint, fake.base_url, api.name)
     assert printed == {"output": llm.ANSWER}
-    assert [path for path, _ in fake.requests] == ["/v1/responses"] * 2
-    (trace_id,) = trace_ids_of_service(prela_serve, SERVICE, 1)
-    yield wait_for_trace(prela_serve, trace_id, 8)
+    assert [path for path, _ in fake.requests] == [api.path] * 2
+    (trace_id,) = trace_ids_of_service(prela_serve, f"{SERVICE}-{api.name}", 1)
+    yield api, wait_for_trace(prela_serve, trace_id, 8)
 
 
-def test_workflow_agent_turns_model_calls_and_tool_are_typed(trace: dict[str, Any]) -> None:
+def test_workflow_agent_turns_model_calls_and_tool_are_typed(run: tuple[Api, dict[str, Any]]) -> None:
+    api, trace = run
     by_id = {s["span_id"]: s for s in trace["spans"]}
     (root,) = [s for s in trace["spans"] if s["parent_span_id"] is None]
     (agent,) = spans_named(trace, "weather agent")
-    calls = spans_named(trace, "response")
+    calls = spans_named(trace, api.span_name)
     (tool,) = spans_named(trace, "get_weather")
     assert (root["name"], root["span_type"]) == ("Agent workflow", "AGENT")
     assert agent["span_type"] == "AGENT"
@@ -60,31 +94,26 @@ def test_workflow_agent_turns_model_calls_and_tool_are_typed(trace: dict[str, An
 
 
 def test_model_calls_are_priced_from_their_token_counts(
-    trace: dict[str, Any], prela_serve: PrelaServer
+    run: tuple[Api, dict[str, Any]], prela_serve: PrelaServer
 ) -> None:
-    for call in spans_named(trace, "response"):
-        assert (call["model"], call["provider"]) == (llm.MODEL, "openai")
+    api, trace = run
+    for call in spans_named(trace, api.span_name):
+        assert (call["model"], call["provider"]) == (api.model, "openai")
         assert (call["input_tokens"], call["output_tokens"], call["total_tokens"]) == (
             llm.PROMPT_TOKENS,
             llm.COMPLETION_TOKENS,
             llm.PROMPT_TOKENS + llm.COMPLETION_TOKENS,
         )
-        assert (call["cache_read_tokens"], call["reasoning_tokens"]) == (
-            llm.CACHED_TOKENS,
-            llm.REASONING_TOKENS,
-        )
-        assert call["cost_usd"] == pytest.approx(
-            llm.CALL_COST_USD
-        )  # gpt-4o-mini's price, cached input at 50%
-    summary = trace_summary(prela_serve, trace["trace_id"], SERVICE)
-    assert (summary["input_tokens"], summary["cost_usd"]) == (
-        2 * llm.PROMPT_TOKENS,
-        pytest.approx(2 * llm.CALL_COST_USD),
-    )
+        assert (call["cache_read_tokens"], call["reasoning_tokens"]) == api.cache_read_and_reasoning
+        assert call["cost_usd"] == pytest.approx(api.cost_usd)  # gpt-4o-mini's price, cached input at 50%
+    summary = trace_summary(prela_serve, trace["trace_id"], f"{SERVICE}-{api.name}")
+    assert summary["input_tokens"] == 2 * llm.PROMPT_TOKENS
+    assert summary["cost_usd"] == pytest.approx(2 * api.cost_usd)
 
 
-def test_model_calls_and_tool_carry_their_content(trace: dict[str, Any]) -> None:
-    first, second = spans_named(trace, "response")
+def test_model_calls_and_tool_carry_their_content(run: tuple[Api, dict[str, Any]]) -> None:
+    api, trace = run
+    first, second = spans_named(trace, api.span_name)
     (tool,) = spans_named(trace, "get_weather")
     assert json_content(first, "input") == [SYSTEM, USER_MESSAGE]
     assert json_content(first, "output") == [TOOL_CALL]
@@ -93,7 +122,10 @@ def test_model_calls_and_tool_carry_their_content(trace: dict[str, Any]) -> None
     assert (json_content(tool, "input"), tool["output"]) == (llm.TOOL_ARGUMENTS, llm.TOOL_RESULT)
 
 
-def test_session_and_user_are_on_every_span(trace: dict[str, Any], prela_serve: PrelaServer) -> None:
+def test_session_and_user_are_on_every_span(
+    run: tuple[Api, dict[str, Any]], prela_serve: PrelaServer
+) -> None:
+    api, trace = run
     assert {(s["session_id"], s["user_id"]) for s in trace["spans"]} == {(SESSION, USER)}
-    summary = trace_summary(prela_serve, trace["trace_id"], SERVICE)
+    summary = trace_summary(prela_serve, trace["trace_id"], f"{SERVICE}-{api.name}")
     assert (summary["session_id"], summary["user_id"]) == (SESSION, USER)
