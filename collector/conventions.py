@@ -128,10 +128,21 @@ REASONING_TOKEN_KEYS: Final = (
     "llm.token_count.completion_details.reasoning",
     "ai.usage.reasoningTokens",  # Vercel AI SDK 5-6, then 7
     "ai.usage.outputTokenDetails.reasoningTokens",
+    # -- fwpy (issue 12, Python agent frameworks) --
+    "gen_ai.usage.details.reasoning_tokens",  # pydantic-ai
+    # -- end fwpy --
 )
 
 # --- cost in USD (explicit values win over the price table) -----------------------------------
-COST_TOTAL_KEYS: Final = ("prela.cost_usd", "llm.cost.total", "gen_ai.usage.cost")
+COST_TOTAL_KEYS: Final = (
+    "prela.cost_usd",
+    "llm.cost.total",
+    "gen_ai.usage.cost",
+    # -- fwpy (issue 12, Python agent frameworks) --
+    "operation.cost",  # pydantic-ai and logfire's OpenAI instrumentation (priced by genai-prices)
+    "gen_ai.cost.total_cost",  # LiteLLM's OpenTelemetry callback
+    # -- end fwpy --
+)
 # OpenInference split costs, summed when no total is given.
 COST_PART_KEYS: Final = ("llm.cost.prompt", "llm.cost.completion")
 
@@ -159,6 +170,12 @@ OPENINFERENCE_OUTPUT_MESSAGES: Final = (
     ("llm.output_messages.0.message.role", "llm.output_messages.0.message.content"),
 )
 
+# --- fwpy (issue 12, Python agent frameworks) ---
+# Whole message lists read like `gen_ai.input.messages` (system instructions prepended), by precedence:
+# pydantic-ai puts the run's whole conversation on its agent span as `pydantic_ai.all_messages`.
+INPUT_MESSAGES_KEYS: Final = (GEN_AI_INPUT_MESSAGES, "pydantic_ai.all_messages")
+# --- end fwpy ---
+
 # Whole-value content, after the message forms above.
 INPUT_VALUE_KEYS: Final = (
     "input.value",
@@ -172,6 +189,9 @@ INPUT_VALUE_KEYS: Final = (
     "ai.values",
     "ai.value",
     "gen_ai.tool.call.arguments",  # GenAI execute_tool spans (opt-in content)
+    # -- fwpy (issue 12, Python agent frameworks) --
+    "request_data",  # logfire's OpenAI instrumentation, version=1: the request as sent
+    # -- end fwpy --
 )
 OUTPUT_VALUE_KEYS: Final = (
     "output.value",
@@ -183,6 +203,10 @@ OUTPUT_VALUE_KEYS: Final = (
     "ai.response.object",
     "ai.toolCall.result",
     "gen_ai.tool.call.result",  # GenAI execute_tool spans (opt-in content)
+    # -- fwpy (issue 12, Python agent frameworks) --
+    "final_result",  # pydantic-ai's agent run span
+    "response_data",  # logfire's OpenAI instrumentation, version=1: {message, usage}
+    # -- end fwpy --
 )
 # Deprecated GenAI span events that carried the prompt / completion as an attribute.
 GEN_AI_PROMPT_EVENT: Final = ("gen_ai.content.prompt", "gen_ai.prompt")
@@ -206,6 +230,9 @@ USER_ID_KEYS: Final = (
     "langfuse.user.id",
     "ai.telemetry.metadata.userId",  # Vercel AI SDK: experimental_telemetry.metadata (4-6),
     "ai.settings.context.userId",  # runtimeContext (7)
+    # -- fwpy (issue 12, Python agent frameworks) --
+    "llm.user",  # LiteLLM's OpenTelemetry callback: the `user` sent to the provider
+    # -- end fwpy --
 )
 # Read from the resource first (where OTel puts it), then from the span.
 ENVIRONMENT_KEYS: Final = ("deployment.environment.name", "deployment.environment", "langfuse.environment")

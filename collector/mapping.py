@@ -260,7 +260,7 @@ def _maybe_json(value: Any) -> Any:
 
 
 def _gen_ai_input(attrs: dict[str, Any]) -> str | None:
-    messages = attrs.get(cv.GEN_AI_INPUT_MESSAGES)
+    messages = _first(attrs, cv.INPUT_MESSAGES_KEYS)  # gen_ai.input.messages, then pydantic-ai's agent run
     instructions = attrs.get(cv.GEN_AI_SYSTEM_INSTRUCTIONS)
     if instructions is None:
         return None if messages is None else _text(messages)
