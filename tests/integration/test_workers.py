@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -25,8 +26,8 @@ pytestmark = pytest.mark.integration
 SPANS_PER_REQUEST = 5
 
 
-def start_with_workers(data_dir: Path, workers: int = 2) -> PrelaServer:
-    server = start_prela_serve(data_dir, env={"PRELA_WORKERS": str(workers)})
+def start_with_workers(data_dir: Path, workers: int = 2, **env: str) -> PrelaServer:
+    server = start_prela_serve(data_dir, env={"PRELA_WORKERS": str(workers), **env})
     wait_log(server, "prela serve receiver ready", workers - 1)
     return server
 
@@ -47,21 +48,22 @@ def new_body() -> tuple[str, bytes]:
     return trace_id.hex(), request_of(*spans).SerializeToString()
 
 
-def send_http(server: PrelaServer) -> str:
+def send_http(server: PrelaServer, key: str | None = None, expect: int = 200) -> str:
     """One request on a connection of its own, so that the kernel may give it to any worker."""
     trace_id, body = new_body()
+    headers = {"Content-Type": "application/x-protobuf", **({"X-API-Key": key} if key else {})}
     with httpx.Client(timeout=30) as client:
-        response = client.post(
-            f"{server.ingest_url}/v1/traces", content=body, headers={"Content-Type": "application/x-protobuf"}
-        )
-    assert response.status_code == 200, response.content
+        response = client.post(f"{server.ingest_url}/v1/traces", content=body, headers=headers)
+    assert response.status_code == expect, response.content
     return trace_id
 
 
-def send_grpc(server: PrelaServer) -> str:
+def send_grpc(server: PrelaServer, key: str | None = None) -> str:
     trace_id, body = new_body()
+    metadata = (("x-api-key", key),) if key else None
     with grpc.insecure_channel(server.grpc_endpoint) as channel:
-        channel.unary_unary(EXPORT, request_serializer=None, response_deserializer=None)(body, timeout=30)
+        call = channel.unary_unary(EXPORT, request_serializer=None, response_deserializer=None)
+        call(body, metadata=metadata, timeout=30)
     return trace_id
 
 
@@ -172,4 +174,47 @@ def test_a_port_taken_by_another_program_stops_serve_with_workers_with_exit_2(
     )  # fmt: skip
     assert result.returncode == 2
     variable = {"--otlp-grpc-port": "PRELA_OTLP_GRPC_PORT", "--otlp-http-port": "PRELA_OTLP_HTTP_PORT"}[flag]
-    assert f"Error: port 127.0.0.1:{held_with_reuseport} is in use: pass {flag} or set {variable}" in result.stderr
+    assert (
+        f"Error: port 127.0.0.1:{held_with_reuseport} is in use: pass {flag} or set {variable}"
+        in result.stderr
+    )
+
+
+def prela_cli(data_dir: Path, *args: str) -> dict[str, str]:
+    out = subprocess.run(
+        [sys.executable, "-m", "prela.server", *args, "--data-dir", str(data_dir), "--json"],
+        env={**os.environ, "PRELA_AUTH": "required"}, capture_output=True, check=True,
+    )  # fmt: skip
+    return dict(json.loads(out.stdout))
+
+
+def test_with_auth_every_worker_takes_a_valid_key_and_refuses_a_missing_one(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    prela_cli(data_dir, "projects", "create", "--id", "workers-auth", "--name", "Workers")
+    key = prela_cli(data_dir, "keys", "create", "--project", "workers-auth", "--name", "w")["key"]
+    server = start_with_workers(data_dir, PRELA_AUTH="required", JWT_SECRET="s" * 32)
+    try:
+        with ThreadPoolExecutor(8) as pool:
+            accepted = [pool.submit(send_http, server, key) for _ in range(20)]
+            accepted += [pool.submit(send_grpc, server, key) for _ in range(20)]
+            refused = [pool.submit(send_http, server, None, 401) for _ in range(20)]
+            sent = [f.result() for f in accepted]
+            [f.result() for f in refused]
+        for _ in range(10):  # a fresh connection each time: whichever process takes it refuses
+            with pytest.raises(grpc.RpcError) as caught:
+                send_grpc(server)
+            assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    finally:
+        assert server.stop(signal.SIGTERM) == 0
+    assert int(re.findall(r"forwarded_requests=(\d+)", server.log())[0]) > 0
+    restarted = start_prela_serve(data_dir, env={"PRELA_AUTH": "required", "JWT_SECRET": "s" * 32})
+    try:
+        headers = {"X-API-Key": key}
+        for trace_id in sent[:5] + sent[-5:]:
+            response = httpx.get(
+                f"{restarted.query_url}/api/v1/traces/{trace_id}", headers=headers, timeout=30
+            )
+            assert response.status_code == 200 and len(response.json()["spans"]) == SPANS_PER_REQUEST
+    finally:
+        restarted.stop()

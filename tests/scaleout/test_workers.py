@@ -41,9 +41,11 @@ def emit(exporter: SpanExporter, service: str) -> set[str]:
     tracer = provider.get_tracer("t")
     trace_ids = set()
     for _ in range(TRACES_PER_EXPORTER):
-        with tracer.start_as_current_span("agent", attributes={"openinference.span.kind": "AGENT"}) as root:
-            with tracer.start_as_current_span("chat", attributes={"gen_ai.request.model": "gpt-4o"}):
-                pass
+        with (
+            tracer.start_as_current_span("agent", attributes={"openinference.span.kind": "AGENT"}) as root,
+            tracer.start_as_current_span("chat", attributes={"gen_ai.request.model": "gpt-4o"}),
+        ):
+            pass
         trace_ids.add(format(root.get_span_context().trace_id, "032x"))
     provider.shutdown()
     return trace_ids
@@ -58,7 +60,9 @@ def test_collector_workers_take_both_transports_from_the_official_exporters_into
     try:
         for i in range(EXPORTERS_PER_TRANSPORT):
             grpc_exporter = GrpcExporter(
-                endpoint=f"127.0.0.1:{collector.ports['grpc']}", insecure=True, compression=grpc.Compression.Gzip
+                endpoint=f"127.0.0.1:{collector.ports['grpc']}",
+                insecure=True,
+                compression=grpc.Compression.Gzip,
             )
             trace_ids |= emit(grpc_exporter, f"grpc-{i}")
             http_exporter = HttpExporter(endpoint=f"{collector.url('http')}/v1/traces")
@@ -70,7 +74,9 @@ def test_collector_workers_take_both_transports_from_the_official_exporters_into
         assert collector.stop() == 0
         assert writer.stop() == 0
     log = collector.log()
-    sent = [int(n) for n in re.findall(r"drained: Kafka acknowledged every accepted span sent_spans=(\d+)", log)]
+    sent = [
+        int(n) for n in re.findall(r"drained: Kafka acknowledged every accepted span sent_spans=(\d+)", log)
+    ]
     assert len(sent) == 2 and sum(sent) == spans
     assert all(sent), f"a worker took no connection: {sent}"
     assert "worker stopped role=collector worker=0" in log and "worker stopped role=collector worker=1" in log

@@ -68,7 +68,12 @@ class Owner:
             return {"clickhouse": True}
 
         self.forward = ForwardServer(
-            socket_path(tmp_path), self.ingest, self.settings, admission_limiter(self.settings), health, health
+            socket_path(tmp_path),
+            self.ingest,
+            self.settings,
+            admission_limiter(self.settings),
+            health,
+            health,
         )
 
     def local_http(self) -> httpx.AsyncClient:
