@@ -65,11 +65,6 @@ class WorkerPool:
     def start(self) -> None:
         self._tasks = [asyncio.create_task(self._keep(index)) for index in self._indexes]
 
-    @property
-    def pids(self) -> dict[int, int]:
-        """Worker index → pid of the running processes."""
-        return {i: p.pid for i, p in self._processes.items() if p.returncode is None}
-
     async def _keep(self, index: int) -> None:
         backoff = FIRST_BACKOFF_S
         while not self._stopping.is_set():
@@ -84,7 +79,7 @@ class WorkerPool:
             self.failed = True
             if code == START_ERROR:
                 logger.error(
-                    "worker could not start role=%s worker=%d pid=%d exit=%d: stopping every worker",
+                    "worker could not start role=%s worker=%d pid=%d exit=%d: not restarted",
                     self._role, index, process.pid, code,
                 )  # fmt: skip
                 self.start_error.set()
@@ -116,9 +111,10 @@ class WorkerPool:
                 with contextlib.suppress(ProcessLookupError):
                     process.send_signal(signal.SIGTERM)
         deadline = self._drain_timeout_s + STOP_MARGIN_S
-        try:
-            await asyncio.wait_for(asyncio.gather(*self._tasks), deadline)
-        except TimeoutError:
+        if not self._tasks:
+            return not self.failed
+        _, pending = await asyncio.wait(self._tasks, timeout=deadline)  # does not cancel them
+        if pending:
             for index, process in self._processes.items():
                 if process.returncode is None:
                     logger.error(
@@ -152,6 +148,8 @@ def supervise(role: str, workers: int, drain_timeout_s: float) -> int:
         await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
         for wait in waits:
             wait.cancel()
+        if pool.start_error.is_set():
+            logger.error("supervisor stopping role=%s: a worker could not start", role)
         logger.info("supervisor stopping role=%s: every worker drains", role)
         clean = await pool.stop()
         if pool.start_error.is_set():
