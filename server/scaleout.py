@@ -76,6 +76,20 @@ def collector_spool_dir(settings: Settings, worker: int) -> Path:
     return settings.data_dir if worker == 0 else settings.data_dir / "workers" / str(worker)
 
 
+def _warn_of_former_workers_spools(settings: Settings) -> None:
+    """A spool of a worker index this start does not run is sent by nobody: say so."""
+    workers_dir = settings.data_dir / "workers"
+    if not workers_dir.is_dir():
+        return
+    for spool_dir in sorted(workers_dir.iterdir()):
+        if spool_dir.name.isdigit() and int(spool_dir.name) >= settings.workers:
+            logger.warning(
+                "the spool of a former worker is not sent by this start dir=%s: start with --workers %d "
+                "or more to send what it may hold",
+                spool_dir, int(spool_dir.name) + 1,
+            )  # fmt: skip
+
+
 async def run_collector(settings: Settings, stop: asyncio.Event, worker: int = 0) -> bool:
     """Spool every accepted request in the data dir, send the spool to Kafka; True when all was sent."""
     settings.require("collector")
@@ -98,6 +112,8 @@ async def run_collector(settings: Settings, stop: asyncio.Event, worker: int = 0
             spool.pending_requests,
         )
     spool.start()
+    if worker == 0:
+        _warn_of_former_workers_spools(settings)
     auth = await AuthRuntime.start(auth_config(settings), settings.data_dir)
     ingest = Ingest(spool, auth.rate_limiter)
 

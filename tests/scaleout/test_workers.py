@@ -84,6 +84,12 @@ def test_collector_workers_take_both_transports_from_the_official_exporters_into
     assert stored["raw"] == spans  # each span inserted once
     assert {row[0] for row in stored["final"]} == trace_ids
 
+    # Fewer workers on the same data dir: the spool no worker sends any more is named.
+    single = start_collector(broker, tmp_path, PRELA_WORKERS="1")
+    assert single.stop() == 0
+    assert "the spool of a former worker is not sent by this start" in single.log()
+    assert "start with --workers 2 or more" in single.log()
+
 
 def test_writer_workers_each_serve_health_on_their_port_and_stop_on_sigterm(
     broker: Broker, tmp_path: Path
