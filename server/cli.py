@@ -209,7 +209,7 @@ def _run_role(settings: Settings, role: str, worker_index: int | None = None) ->
     try:
         if worker_index is None and role != "query" and settings.workers > 1:
             settings.require(role)  # one line now rather than one per worker
-            sys.exit(supervise(role, settings.workers, settings.drain_timeout_s))
+            sys.exit(supervise(role, settings))
         sys.exit(run_role(main))
     except ConfigurationError as exc:
         raise click.UsageError(str(exc)) from None

@@ -42,7 +42,7 @@ from prela.server.access import auth_config
 from prela.server.compose import admission_limiter
 from prela.server.runtime import Servers, http_server
 from prela.server.settings import ConfigurationError, Settings
-from prela.server.workers import WorkerPool, with_parent_watch
+from prela.server.workers import WorkerPool, role_arguments, with_parent_watch, worker_command
 
 logger = logging.getLogger(__name__)
 
@@ -333,7 +333,13 @@ class ReceiverWorkers:
 
     def __init__(self, settings: Settings, forward: ForwardServer) -> None:
         self._forward = forward
-        self._pool = WorkerPool("serve", range(1, settings.workers), settings.drain_timeout_s)
+        arguments = role_arguments("serve", settings)
+        self._pool = WorkerPool(
+            "serve",
+            range(1, settings.workers),
+            settings.drain_timeout_s,
+            lambda i: worker_command(i, arguments),
+        )
 
     async def start_socket(self) -> None:
         """Before the owner's listeners: a worker's first request finds the socket."""

@@ -26,6 +26,8 @@ import sys
 import time
 from collections.abc import Awaitable, Callable, Sequence
 
+from prela.server.settings import Settings
+
 logger = logging.getLogger(__name__)
 
 WORKER_FLAG = "--worker-index"
@@ -36,21 +38,41 @@ HEALTHY_RUN_S = 60.0  # a worker that ran this long restarts after the first bac
 STOP_MARGIN_S = 10.0  # beyond the drain timeout, before a worker that does not stop is killed
 
 
-def worker_command(index: int, argv: Sequence[str] | None = None) -> list[str]:
-    """This process's command line (`prela <role> <flags>`) for worker `index`."""
-    args = list(sys.argv[1:] if argv is None else argv)
-    return [sys.executable, "-m", "prela.server", *args, WORKER_FLAG, str(index)]
+def role_arguments(role: str, settings: Settings) -> list[str]:
+    """`prela <role>` with the effective settings that flags can set (the rest is in the inherited
+    environment): what every worker of the role runs, whatever the supervisor's own command line was."""
+    flags: dict[str, list[tuple[str, object]]] = {
+        "serve": [("--data-dir", settings.data_dir), ("--host", settings.host),
+                  ("--otlp-grpc-port", settings.otlp_grpc_port), ("--otlp-http-port", settings.otlp_http_port),
+                  ("--query-port", settings.query_port)],
+        "collector": [("--data-dir", settings.data_dir), ("--host", settings.host),
+                      ("--otlp-grpc-port", settings.otlp_grpc_port),
+                      ("--otlp-http-port", settings.otlp_http_port)],
+        "writer": [("--group", settings.writer_group), ("--host", settings.host),
+                   ("--metrics-port", settings.metrics_port)],
+    }  # fmt: skip
+    return [
+        role,
+        *(str(a) for flag, value in flags[role] for a in (flag, value)),
+        "--workers",
+        str(settings.workers),
+    ]
+
+
+def worker_command(index: int, arguments: Sequence[str]) -> list[str]:
+    """The command line of worker `index`: `arguments` (see `role_arguments`) with the hidden worker flag."""
+    return [sys.executable, "-m", "prela.server", *arguments, WORKER_FLAG, str(index)]
 
 
 class WorkerPool:
-    """Worker processes `indexes` of `role`, each `command(i)`, supervised until `stop()`."""
+    """Worker processes `indexes` of `role`, each `command(i)` (see `worker_command`), supervised until `stop()`."""
 
     def __init__(
         self,
         role: str,
         indexes: Sequence[int],
         drain_timeout_s: float,
-        command: Callable[[int], list[str]] = worker_command,
+        command: Callable[[int], list[str]],
     ) -> None:
         self._role = role
         self._indexes = list(indexes)
@@ -133,15 +155,18 @@ def _status(code: int) -> str:
     return str(code)
 
 
-def supervise(role: str, workers: int, drain_timeout_s: float) -> int:
+def supervise(role: str, settings: Settings) -> int:
     """The supervisor of `prela <role> --workers N`: returns its exit code (0, 1 or 2)."""
+    workers, arguments = settings.workers, role_arguments(role, settings)
 
     async def run() -> int:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        pool = WorkerPool(role, range(workers), drain_timeout_s)
+        pool = WorkerPool(
+            role, range(workers), settings.drain_timeout_s, lambda i: worker_command(i, arguments)
+        )
         pool.start()
         logger.info("supervisor ready role=%s workers=%d pid=%d", role, workers, os.getpid())
         waits = [asyncio.create_task(stop.wait()), asyncio.create_task(pool.start_error.wait())]

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from prela.server.workers import WorkerPool, worker_command
+from prela.server.settings import Settings
+from prela.server.workers import WorkerPool, role_arguments, worker_command
 
 
 def program(code: str) -> list[str]:
@@ -76,7 +77,11 @@ async def test_a_worker_that_outlives_the_drain_is_killed_and_counted(
     assert await pool.stop() is False
 
 
-def test_a_worker_is_the_same_command_with_its_index() -> None:
-    assert worker_command(3, ["collector", "--workers", "4"]) == [
-        sys.executable, "-m", "prela.server", "collector", "--workers", "4", "--worker-index", "3",
+def test_a_worker_runs_the_role_with_the_supervisors_effective_settings() -> None:
+    settings = Settings().with_overrides(
+        data_dir=Path("/srv/prela"), host="0.0.0.0", otlp_grpc_port=14317, otlp_http_port=14318, workers=4
+    )
+    assert worker_command(3, role_arguments("collector", settings)) == [
+        sys.executable, "-m", "prela.server", "collector", "--data-dir", "/srv/prela", "--host", "0.0.0.0",
+        "--otlp-grpc-port", "14317", "--otlp-http-port", "14318", "--workers", "4", "--worker-index", "3",
     ]  # fmt: skip
