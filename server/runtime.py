@@ -72,6 +72,10 @@ def check_listeners(listeners: list[Listener]) -> None:
 
 def _bind_all(listener: Listener, reuse_port: bool = False) -> list[socket.socket]:
     address = f"{listener.host}:{listener.port}"
+    if listener.port > 65535:  # the metrics port + i of a writer worker
+        raise ListenerUnavailable(
+            f"port {listener.port} is beyond 65535: pass {listener.flag} or set {listener.env}"
+        )
     try:
         infos = socket.getaddrinfo(
             listener.host or None, listener.port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE

@@ -74,3 +74,10 @@ def test_workers_default_to_the_cores_this_process_may_use(monkeypatch: pytest.M
     assert Settings().workers == len(os.sched_getaffinity(0))
     monkeypatch.setenv("PRELA_WORKERS", "3")
     assert Settings().workers == 3
+
+
+def test_a_worker_port_beyond_65535_is_refused_naming_the_flag() -> None:
+    settings = Settings().with_overrides(host="127.0.0.1", metrics_port=65535, workers=2)
+    with pytest.raises(ListenerUnavailable) as refused:
+        check_listeners(role_listeners(settings, "writer"))
+    assert str(refused.value) == "port 65536 is beyond 65535: pass --metrics-port or set PRELA_METRICS_PORT"
