@@ -98,6 +98,11 @@ def serve(
 @click.option("--host", help="Interface to bind [env PRELA_HOST; 127.0.0.1]")
 @click.option("--otlp-grpc-port", type=int, help="OTLP/gRPC port [env PRELA_OTLP_GRPC_PORT; 4317]")
 @click.option("--otlp-http-port", type=int, help="OTLP/HTTP port [env PRELA_OTLP_HTTP_PORT; 4318]")
+@click.option(
+    "--metrics-port",
+    type=int,
+    help="With --workers > 1: worker i's /health, /ready, /metrics on port+i [env PRELA_METRICS_PORT; 9464]",
+)
 @_workers_option
 @_worker_index_option
 def collector(
@@ -105,6 +110,7 @@ def collector(
     host: str | None,
     otlp_grpc_port: int | None,
     otlp_http_port: int | None,
+    metrics_port: int | None,
     workers: int | None,
     worker_index: int | None,
 ) -> None:
@@ -114,6 +120,7 @@ def collector(
         host=host,
         otlp_grpc_port=otlp_grpc_port,
         otlp_http_port=otlp_http_port,
+        metrics_port=metrics_port,
         workers=workers,
     )
     _run_role(settings, "collector", worker_index)

@@ -40,16 +40,19 @@ def role_listeners(settings: Settings, role: str) -> list[Listener]:
     query_flag = "--query-port" if role == "serve" else "--port"
     query_port = Listener(settings.host, settings.query_port, query_flag, "PRELA_QUERY_PORT")
     metrics_port = Listener(settings.host, settings.metrics_port, "--metrics-port", "PRELA_METRICS_PORT")
-    # `prela writer --workers N`: worker i serves its health and metrics on the metrics port + i.
-    metrics_ports = [
+    # `--workers N`: writer worker i serves its health and metrics on the metrics port + i, and so does
+    # collector worker i (its OTLP port's /metrics is whichever worker took the connection).
+    worker_ports = [
         Listener(settings.host, settings.metrics_port + i, "--metrics-port", "PRELA_METRICS_PORT")
         for i in range(1, settings.workers if settings.metrics_port else 1)
     ]
     return {
         "serve": [grpc_port, http_port, query_port],
-        "collector": [grpc_port, http_port],
+        "collector": [grpc_port, http_port, metrics_port, *worker_ports]
+        if settings.workers > 1
+        else [grpc_port, http_port],
         "query": [query_port],
-        "writer": [metrics_port, *metrics_ports],
+        "writer": [metrics_port, *worker_ports],
     }.get(role, [])
 
 

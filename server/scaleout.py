@@ -28,7 +28,7 @@ from prela.server.compose import build_query, build_receivers, trace_store
 from prela.server.runtime import Servers, http_server
 from prela.server.serve import lock_data_dir
 from prela.server.settings import ConfigurationError, Settings
-from prela.telemetry.health import health_endpoint
+from prela.telemetry.health import HealthCheck, health_endpoint
 from prela.telemetry.metrics import metrics_endpoint
 
 logger = logging.getLogger(__name__)
@@ -68,6 +68,23 @@ async def ensure_topics(config: KafkaConfig) -> None:
             logger.info("kafka topics created topics=%s", ",".join(created))
     except (KafkaError, TimeoutError, OSError) as exc:
         logger.warning("kafka topics not created (create them in the console if missing) error=%r", str(exc))
+
+
+def worker_metrics_port(settings: Settings, worker: int) -> int:
+    """Worker `worker` of `prela writer --workers N` serves /health, /stats and /metrics on the metrics
+    port plus its index (worker 0 on the port itself, as with one worker); so does a collector worker
+    (/health, /ready, /metrics) when there are several, its shared OTLP port answering for any of them."""
+    return settings.metrics_port + worker if settings.metrics_port else 0
+
+
+def _health_and_metrics_app(health: HealthCheck, ready: HealthCheck) -> Starlette:
+    return Starlette(
+        routes=[
+            Route("/health", health_endpoint(health), methods=["GET"]),
+            Route("/ready", health_endpoint(ready), methods=["GET"]),
+            Route("/metrics", metrics_endpoint, methods=["GET"]),
+        ]
+    )
 
 
 def collector_spool_dir(settings: Settings, worker: int) -> Path:
@@ -126,19 +143,19 @@ async def run_collector(settings: Settings, stop: asyncio.Event, worker: int = 0
 
     # No `downstream_full` here: a full spool is an outage, refused by the spool as `spool_full`.
     grpc_server, grpc_port, app = build_receivers(settings, ingest, auth, health, ready)
-    servers = Servers(
-        [
-            http_server(
-                app,
-                settings.host,
-                settings.otlp_http_port,
-                settings.drain_timeout_s,
-                reuse_port=settings.workers > 1,
-            )
-        ],
-        grpc_server,
-        settings.drain_timeout_s,
-    )
+    http_servers = [
+        http_server(
+            app,
+            settings.host,
+            settings.otlp_http_port,
+            settings.drain_timeout_s,
+            reuse_port=settings.workers > 1,
+        )
+    ]
+    if settings.workers > 1 and settings.metrics_port:  # a scrape target per worker: see worker_metrics_port
+        observed = _health_and_metrics_app(health, ready)
+        http_servers.append(http_server(observed, settings.host, worker_metrics_port(settings, worker), 5))
+    servers = Servers(http_servers, grpc_server, settings.drain_timeout_s)
     started = await servers.start()
     if started:
         logger.info(
@@ -194,15 +211,9 @@ async def connect_until_ready(settings: Settings, stop: asyncio.Event) -> Client
     return None
 
 
-def writer_metrics_port(settings: Settings, worker: int) -> int:
-    """Worker `worker` of `prela writer --workers N` serves /health, /stats and /metrics on the metrics
-    port plus its index (worker 0 on the port itself, as with one worker)."""
-    return settings.metrics_port + worker if settings.metrics_port else 0
-
-
 async def run_writer(settings: Settings, stop: asyncio.Event, worker: int = 0) -> bool:
     settings.require("writer")
-    metrics_port = writer_metrics_port(settings, worker)
+    metrics_port = worker_metrics_port(settings, worker)
     config = kafka_config(settings)
     # Health and metrics answer from the start, so an orchestrator sees a writer waiting for ClickHouse.
     current: list[KafkaClickHouseWriter] = []

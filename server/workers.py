@@ -47,7 +47,7 @@ def role_arguments(role: str, settings: Settings) -> list[str]:
                   ("--query-port", settings.query_port)],
         "collector": [("--data-dir", settings.data_dir), ("--host", settings.host),
                       ("--otlp-grpc-port", settings.otlp_grpc_port),
-                      ("--otlp-http-port", settings.otlp_http_port)],
+                      ("--otlp-http-port", settings.otlp_http_port), ("--metrics-port", settings.metrics_port)],
         "writer": [("--group", settings.writer_group), ("--host", settings.host),
                    ("--metrics-port", settings.metrics_port)],
     }  # fmt: skip

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -18,6 +19,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter
 
 from tests.conftest import free_port
+from tests.integration.test_metrics import samples, value
 from tests.scaleout.conftest import (
     Broker,
     read_spans,
@@ -54,7 +56,8 @@ def emit(exporter: SpanExporter, service: str) -> set[str]:
 def test_collector_workers_take_both_transports_from_the_official_exporters_into_kafka(
     broker: Broker, tmp_path: Path
 ) -> None:
-    collector = start_collector(broker, tmp_path, PRELA_WORKERS="2")
+    metrics_port = two_free_ports()
+    collector = start_collector(broker, tmp_path, PRELA_WORKERS="2", PRELA_METRICS_PORT=str(metrics_port))
     writer = start_writer(broker, tmp_path / "ch", tmp_path)
     trace_ids: set[str] = set()
     try:
@@ -70,6 +73,19 @@ def test_collector_workers_take_both_transports_from_the_official_exporters_into
         spans = 2 * len(trace_ids)
         assert spans == 2 * 2 * EXPORTERS_PER_TRANSPORT * TRACES_PER_EXPORTER
         wait_inserted(writer, spans)
+        # Each worker is a scrape target of its own: together they counted every span once.
+        accepted = [
+            sum(
+                value(
+                    samples(f"http://127.0.0.1:{port}/metrics"),
+                    "prela_receiver_accepted_spans_total",
+                    transport=t,
+                )
+                for t in ("grpc", "http")
+            )
+            for port in (metrics_port, metrics_port + 1)
+        ]
+        assert sum(accepted) == spans and all(accepted), accepted
     finally:
         assert collector.stop() == 0
         assert writer.stop() == 0
@@ -91,10 +107,24 @@ def test_collector_workers_take_both_transports_from_the_official_exporters_into
     assert "start with --workers 2 or more" in single.log()
 
 
+def two_free_ports() -> int:
+    """A port whose next one is free too (worker 0 and worker 1)."""
+    for _ in range(50):
+        port = free_port()
+        with socket.socket() as a, socket.socket() as b:
+            try:
+                a.bind(("127.0.0.1", port))
+                b.bind(("127.0.0.1", port + 1))
+            except OSError:
+                continue
+        return port
+    raise RuntimeError("no two consecutive free ports")
+
+
 def test_writer_workers_each_serve_health_on_their_port_and_stop_on_sigterm(
     broker: Broker, tmp_path: Path
 ) -> None:
-    port = free_port()
+    port = two_free_ports()
     nothing_there = f"http://default:@127.0.0.1:{free_port()}/prela"
     writer = start_role(
         "writer", ["--metrics-port", str(port), "--workers", "2"],
@@ -115,6 +145,7 @@ def test_writer_workers_each_serve_health_on_their_port_and_stop_on_sigterm(
 def test_a_worker_that_cannot_start_stops_the_supervisor_with_exit_2(broker: Broker, tmp_path: Path) -> None:
     # The supervisor checks its ports, each worker its configuration: a bad one is a start error.
     env = role_env(broker, KAFKA_SECURITY_PROTOCOL="SASL_SSL")  # without KAFKA_USERNAME/PASSWORD
+    env["PRELA_METRICS_PORT"] = str(two_free_ports())
     result = subprocess.run(
         [sys.executable, "-m", "prela.server", "collector", "--workers", "2",
          "--otlp-grpc-port", str(free_port()), "--otlp-http-port", str(free_port())],

@@ -48,8 +48,8 @@ def test_each_role_checks_exactly_its_own_ports() -> None:
 def test_writer_workers_each_check_their_own_metrics_port() -> None:
     settings = Settings().with_overrides(host="127.0.0.1", metrics_port=9464, workers=3)
     assert [lsn.port for lsn in role_listeners(settings, "writer")] == [9464, 9465, 9466]
-    # the OTLP ports are shared by the workers: checked once
-    assert [lsn.port for lsn in role_listeners(settings, "collector")] == [4317, 4318]
+    # the OTLP ports are shared by the workers: checked once; each worker has its own metrics port
+    assert [lsn.port for lsn in role_listeners(settings, "collector")] == [4317, 4318, 9464, 9465, 9466]
 
 
 def test_a_port_another_program_shares_with_so_reuseport_is_still_taken() -> None:

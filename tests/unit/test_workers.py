@@ -83,5 +83,6 @@ def test_a_worker_runs_the_role_with_the_supervisors_effective_settings() -> Non
     )
     assert worker_command(3, role_arguments("collector", settings)) == [
         sys.executable, "-m", "prela.server", "collector", "--data-dir", "/srv/prela", "--host", "0.0.0.0",
-        "--otlp-grpc-port", "14317", "--otlp-http-port", "14318", "--workers", "4", "--worker-index", "3",
+        "--otlp-grpc-port", "14317", "--otlp-http-port", "14318", "--metrics-port", "9464", "--workers", "4",
+        "--worker-index", "3",
     ]  # fmt: skip
