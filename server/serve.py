@@ -1,4 +1,6 @@
-"""`prela serve`: receivers, embedded pipeline, writer and query API in one process.
+"""`prela serve`: receivers, embedded pipeline, writer and query API in one process (the owner of
+chDB and the write-ahead log); with `--workers N`, N-1 receiver workers share its OTLP ports and forward
+to it (server/forward.py).
 
 Shutdown keeps the promise made to clients: stop taking requests, let
 in-flight requests finish, then drain the queue into ClickHouse and exit; what
