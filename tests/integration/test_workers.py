@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -218,3 +219,61 @@ def test_with_auth_every_worker_takes_a_valid_key_and_refuses_a_missing_one(tmp_
             assert response.status_code == 200 and len(response.json()["spans"]) == SPANS_PER_REQUEST
     finally:
         restarted.stop()
+
+
+def test_sigterm_under_load_stores_every_acknowledged_request(tmp_path: Path) -> None:
+    """Requests in flight in a receiver worker when SIGTERM comes are answered by the owner, which drains
+    only after its workers stopped: nothing acknowledged is lost."""
+    data_dir = tmp_path / "data"
+    server = start_with_workers(data_dir)
+    acknowledged: list[str] = []
+    lock = threading.Lock()
+    stop = threading.Event()
+
+    def send() -> None:
+        for i in range(2000):  # bounded
+            if stop.is_set():
+                return
+            trace_id, body = new_body()
+            try:
+                if i % 2:
+                    with httpx.Client(timeout=30) as client:  # a new connection: any process may take it
+                        ok = (
+                            client.post(
+                                f"{server.ingest_url}/v1/traces",
+                                content=body,
+                                headers={"Content-Type": "application/x-protobuf"},
+                            ).status_code
+                            == 200
+                        )
+                else:
+                    with grpc.insecure_channel(server.grpc_endpoint) as channel:
+                        call = channel.unary_unary(
+                            EXPORT, request_serializer=None, response_deserializer=None
+                        )
+                        call(body, timeout=30)
+                        ok = True
+            except (httpx.HTTPError, grpc.RpcError):
+                ok = False
+            if ok:
+                with lock:
+                    acknowledged.append(trace_id)
+
+    senders = [threading.Thread(target=send) for _ in range(4)]
+    for t in senders:
+        t.start()
+    time.sleep(2)
+    assert server.stop(signal.SIGTERM) == 0
+    stop.set()
+    for t in senders:
+        t.join(30)
+    assert "drained: every accepted span is stored" in server.log()
+    assert len(acknowledged) > 20
+
+    restarted = start_prela_serve(data_dir)
+    try:
+        counts = stored_span_counts(restarted)
+    finally:
+        restarted.stop()
+    missing = [trace_id for trace_id in acknowledged if counts.get(trace_id) != SPANS_PER_REQUEST]
+    assert not missing, f"{len(missing)} of {len(acknowledged)} acknowledged requests not stored whole"
