@@ -7,6 +7,7 @@ over a real Unix socket; only the ClickHouse behind the queue is left out (nothi
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 
@@ -190,3 +191,12 @@ async def test_the_owners_health_is_the_workers_health(owner: Owner, tmp_path: P
     assert answer == {"checks": {"clickhouse": True}}
     with pytest.raises(OwnerUnavailable):
         await OwnerClient(tmp_path / "nobody.sock", timeout_s=5).call({"t": "health"}, b"")
+
+
+def test_the_socket_is_in_the_data_dir_unless_that_path_is_too_long_for_a_unix_socket(tmp_path: Path) -> None:
+    assert socket_path(tmp_path) == tmp_path.resolve() / "ingest.sock"
+    deep = tmp_path / ("d" * 120)
+    far = socket_path(deep)
+    assert far.parent == Path(tempfile.gettempdir()) and len(str(far)) < 100
+    assert far == socket_path(deep)  # the owner and its workers find the same one
+    assert far != socket_path(tmp_path / ("e" * 120))
