@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from pathlib import Path
 
 from aiokafka.errors import KafkaError
 from clickhouse_connect.driver.client import Client
@@ -27,7 +28,7 @@ from prela.server.compose import build_query, build_receivers, trace_store
 from prela.server.runtime import Servers, http_server
 from prela.server.serve import lock_data_dir
 from prela.server.settings import ConfigurationError, Settings
-from prela.telemetry.health import health_endpoint
+from prela.telemetry.health import HealthCheck, health_endpoint
 from prela.telemetry.metrics import metrics_endpoint
 
 logger = logging.getLogger(__name__)
@@ -69,14 +70,52 @@ async def ensure_topics(config: KafkaConfig) -> None:
         logger.warning("kafka topics not created (create them in the console if missing) error=%r", str(exc))
 
 
-async def run_collector(settings: Settings, stop: asyncio.Event) -> bool:
+def worker_metrics_port(settings: Settings, worker: int) -> int:
+    """Worker `worker` of `prela writer --workers N` serves /health, /stats and /metrics on the metrics
+    port plus its index (worker 0 on the port itself, as with one worker); so does a collector worker
+    (/health, /ready, /metrics) when there are several, its shared OTLP port answering for any of them."""
+    return settings.metrics_port + worker if settings.metrics_port else 0
+
+
+def _health_and_metrics_app(health: HealthCheck, ready: HealthCheck) -> Starlette:
+    return Starlette(
+        routes=[
+            Route("/health", health_endpoint(health), methods=["GET"]),
+            Route("/ready", health_endpoint(ready), methods=["GET"]),
+            Route("/metrics", metrics_endpoint, methods=["GET"]),
+        ]
+    )
+
+
+def collector_spool_dir(settings: Settings, worker: int) -> Path:
+    """Where worker `worker` of `prela collector --workers N` keeps its spool (and lock): the data dir for
+    worker 0 (as with one worker), `<data dir>/workers/<i>` for the others."""
+    return settings.data_dir if worker == 0 else settings.data_dir / "workers" / str(worker)
+
+
+def _warn_of_former_workers_spools(settings: Settings) -> None:
+    """A spool of a worker index this start does not run is sent by nobody: say so."""
+    workers_dir = settings.data_dir / "workers"
+    if not workers_dir.is_dir():
+        return
+    for spool_dir in sorted(workers_dir.iterdir()):
+        if spool_dir.name.isdigit() and int(spool_dir.name) >= settings.workers:
+            logger.warning(
+                "the spool of a former worker is not sent by this start dir=%s: start with --workers %d "
+                "or more to send what it may hold",
+                spool_dir, int(spool_dir.name) + 1,
+            )  # fmt: skip
+
+
+async def run_collector(settings: Settings, stop: asyncio.Event, worker: int = 0) -> bool:
     """Spool every accepted request in the data dir, send the spool to Kafka; True when all was sent."""
     settings.require("collector")
     config = kafka_config(settings)
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    lock = lock_data_dir(settings.data_dir)
+    root = collector_spool_dir(settings, worker)
+    root.mkdir(parents=True, exist_ok=True)
+    lock = lock_data_dir(root)
     wal = WriteAheadLog(
-        settings.data_dir / "spool",
+        root / "spool",
         segment_bytes=segment_bytes_for(settings.spool_max_bytes),
         fsync=settings.wal_fsync,
         max_bytes=settings.spool_max_bytes,
@@ -90,6 +129,8 @@ async def run_collector(settings: Settings, stop: asyncio.Event) -> bool:
             spool.pending_requests,
         )
     spool.start()
+    if worker == 0:
+        _warn_of_former_workers_spools(settings)
     auth = await AuthRuntime.start(auth_config(settings), settings.data_dir)
     ingest = Ingest(spool, auth.rate_limiter)
 
@@ -102,17 +143,25 @@ async def run_collector(settings: Settings, stop: asyncio.Event) -> bool:
 
     # No `downstream_full` here: a full spool is an outage, refused by the spool as `spool_full`.
     grpc_server, grpc_port, app = build_receivers(settings, ingest, auth, health, ready)
-    servers = Servers(
-        [http_server(app, settings.host, settings.otlp_http_port, settings.drain_timeout_s)],
-        grpc_server,
-        settings.drain_timeout_s,
-    )
+    http_servers = [
+        http_server(
+            app,
+            settings.host,
+            settings.otlp_http_port,
+            settings.drain_timeout_s,
+            reuse_port=settings.workers > 1,
+        )
+    ]
+    if settings.workers > 1 and settings.metrics_port:  # a scrape target per worker: see worker_metrics_port
+        observed = _health_and_metrics_app(health, ready)
+        http_servers.append(http_server(observed, settings.host, worker_metrics_port(settings, worker), 5))
+    servers = Servers(http_servers, grpc_server, settings.drain_timeout_s)
     started = await servers.start()
     if started:
         logger.info(
             "prela collector ready otlp_grpc=%s:%d otlp_http=%s:%d kafka=%s topics=%s,%s spool=%s auth: %s",
             settings.host, grpc_port, settings.host, settings.otlp_http_port, config.bootstrap_servers,
-            config.topic_spans, config.topic_traces, (settings.data_dir / "spool").resolve(), auth.describe(),
+            config.topic_spans, config.topic_traces, (root / "spool").resolve(), auth.describe(),
         )  # fmt: skip
         await stop.wait()
     logger.info("shutting down: refusing new requests, sending the spool to Kafka")
@@ -162,8 +211,9 @@ async def connect_until_ready(settings: Settings, stop: asyncio.Event) -> Client
     return None
 
 
-async def run_writer(settings: Settings, stop: asyncio.Event) -> bool:
+async def run_writer(settings: Settings, stop: asyncio.Event, worker: int = 0) -> bool:
     settings.require("writer")
+    metrics_port = worker_metrics_port(settings, worker)
     config = kafka_config(settings)
     # Health and metrics answer from the start, so an orchestrator sees a writer waiting for ClickHouse.
     current: list[KafkaClickHouseWriter] = []
@@ -205,7 +255,7 @@ async def run_writer(settings: Settings, stop: asyncio.Event) -> bool:
             Route("/metrics", metrics_endpoint, methods=["GET"]),
         ]
     )
-    servers = Servers([http_server(app, settings.host, settings.metrics_port, 5)], None, 5)
+    servers = Servers([http_server(app, settings.host, metrics_port, 5)], None, 5)
     if not await servers.start():
         return False
     client = await connect_until_ready(settings, stop)
@@ -225,9 +275,9 @@ async def run_writer(settings: Settings, stop: asyncio.Event) -> bool:
     )
     current.append(writer)
     logger.info(
-        "prela writer ready group=%s kafka=%s clickhouse=%s health=%s:%d",
+        "prela writer ready group=%s kafka=%s clickhouse=%s health=%s:%d worker=%d",
         settings.writer_group, config.bootstrap_servers, settings.clickhouse_target(), settings.host,
-        settings.metrics_port,
+        metrics_port, worker,
     )  # fmt: skip
     await writer.run(stop)
     await servers.stop()

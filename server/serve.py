@@ -1,4 +1,6 @@
-"""`prela serve`: receivers, embedded pipeline, writer and query API in one process.
+"""`prela serve`: receivers, embedded pipeline, writer and query API in one process (the owner of
+chDB and the write-ahead log); with `--workers N`, N-1 receiver workers share its OTLP ports and forward
+to it (server/forward.py).
 
 Shutdown keeps the promise made to clients: stop taking requests, let
 in-flight requests finish, then drain the queue into ClickHouse and exit; what
@@ -21,7 +23,7 @@ from prela.exporters.clickhouse_version import check_server_version
 from prela.exporters.queue import BatchWriter, QueueExporter, SpanQueue
 from prela.exporters.wal import WriteAheadLog
 from prela.server.access import auth_config
-from prela.server.compose import build_query, build_receivers, trace_store
+from prela.server.compose import admission_limiter, build_query, build_receivers, trace_store
 from prela.server.runtime import Servers, http_server, run_role
 from prela.server.settings import ConfigurationError, Settings
 
@@ -71,9 +73,25 @@ async def run_embedded(settings: Settings, stop: asyncio.Event) -> bool:
         settings, ingest, auth, health, ready, queue_nearly_full
     )
     query_app = build_query(settings, store, auth)
+    workers = None
+    if settings.workers > 1:  # N-1 receiver workers share the OTLP ports and forward to this process
+        from prela.server.forward import ForwardServer, ReceiverWorkers, socket_path
+
+        forward = ForwardServer(
+            socket_path(settings.data_dir), ingest, settings,
+            admission_limiter(settings, queue_nearly_full), health, ready,
+        )  # fmt: skip
+        workers = ReceiverWorkers(settings, forward)
+        await workers.start_socket()
     servers = Servers(
         [
-            http_server(otlp_app, settings.host, settings.otlp_http_port, settings.drain_timeout_s),
+            http_server(
+                otlp_app,
+                settings.host,
+                settings.otlp_http_port,
+                settings.drain_timeout_s,
+                reuse_port=workers is not None,
+            ),
             http_server(query_app, settings.host, settings.query_port, settings.drain_timeout_s),
         ],
         grpc_server,
@@ -85,12 +103,15 @@ async def run_embedded(settings: Settings, stop: asyncio.Event) -> bool:
         logger.error("a listener could not start (see above); stopping")
     else:
         logger.info(
-            "prela serve ready otlp_grpc=%s:%d otlp_http=%s:%d query=%s:%d data_dir=%s auth: %s",
+            "prela serve ready otlp_grpc=%s:%d otlp_http=%s:%d query=%s:%d data_dir=%s workers=%d auth: %s",
             settings.host, grpc_port, settings.host, settings.otlp_http_port, settings.host,
-            settings.query_port, settings.data_dir.resolve(), auth.describe(),
+            settings.query_port, settings.data_dir.resolve(), settings.workers, auth.describe(),
         )  # fmt: skip
+        if workers is not None:
+            workers.start_workers()
         await stop.wait()
     logger.info("shutting down: refusing new requests, draining queued spans=%d", queue.depth)
+    workers_clean = await workers.stop() if workers is not None else True
     await servers.stop()
     drained = await asyncio.to_thread(writer.stop, settings.drain_timeout_s)
     if drained:
@@ -101,7 +122,7 @@ async def run_embedded(settings: Settings, stop: asyncio.Event) -> bool:
     await auth.close()
     close_all()
     lock.close()
-    return drained and started
+    return drained and started and workers_clean
 
 
 def lock_data_dir(data_dir: Path) -> TextIO:
@@ -124,6 +145,10 @@ def lock_data_dir(data_dir: Path) -> TextIO:
     return handle
 
 
-def serve(settings: Settings) -> int:
-    """The `prela serve` process: returns the exit code."""
+def serve(settings: Settings, worker_index: int | None = None) -> int:
+    """The `prela serve` process (the owner, or receiver worker `worker_index`): returns the exit code."""
+    if worker_index is not None:
+        from prela.server.forward import receiver_main
+
+        return run_role(receiver_main(settings, worker_index))
     return run_role(lambda stop: run_embedded(settings, stop))

@@ -7,6 +7,7 @@ CLI flags override the environment through `Settings.with_overrides`.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import quote, unquote, urlsplit
@@ -40,6 +41,14 @@ ROLE_REQUIRED: dict[str, tuple[tuple[str, ...], ...]] = {
     "query": (_CLICKHOUSE,),
     "migrate": (_CLICKHOUSE,),
 }
+
+
+def cores_available() -> int:
+    """The cores this process may run on (`taskset`/cgroup cpusets respected): the default worker count."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
 
 
 class Settings(BaseSettings):
@@ -130,6 +139,8 @@ class Settings(BaseSettings):
     admission_max_bytes: int = Field(64 * 1024**2, gt=0, validation_alias="PRELA_ADMISSION_MAX_BYTES")
     admission_max_queue: int = Field(32, ge=0, validation_alias="PRELA_ADMISSION_MAX_QUEUE")
     admission_max_wait_ms: float = Field(1000.0, ge=0, validation_alias="PRELA_ADMISSION_MAX_WAIT_MS")
+    # Processes of `prela serve` / `collector` / `writer` (server/workers.py): default one per core.
+    workers: int = Field(default_factory=cores_available, ge=1, le=256, validation_alias="PRELA_WORKERS")
     drain_timeout_s: float = Field(30.0, gt=0, validation_alias="PRELA_DRAIN_TIMEOUT_SECONDS")
     project_id: str = Field("default", min_length=1, validation_alias="PRELA_PROJECT_ID")
 

@@ -104,6 +104,7 @@ def role_env(broker: Broker, **extra: str) -> dict[str, str]:
         "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap,
         "LOG_LEVEL": "INFO",
         "PRELA_KAFKA_ACK_TIMEOUT_SECONDS": "3",
+        "PRELA_WORKERS": "1",  # one process unless a test asks for workers
         **extra,
     }
 
