@@ -94,9 +94,32 @@ def collector(
 @click.option("--group", help="Kafka consumer group [env PRELA_WRITER_GROUP; prela-writer]")
 @click.option("--host", help="Interface of the health endpoint [env PRELA_HOST; 127.0.0.1]")
 @click.option("--metrics-port", type=int, help="Port of /health [env PRELA_METRICS_PORT; 9464]")
-def writer(group: str | None, host: str | None, metrics_port: int | None) -> None:
+@click.option(
+    "--otlp-topic",
+    "otlp_topics",
+    multiple=True,
+    help="Also consume this topic of raw OTLP trace requests (an OTel Collector's or rotel's Kafka "
+    "exporter, otlp_proto); repeatable [env PRELA_KAFKA_OTLP_TOPICS, comma list]",
+)
+@click.option(
+    "--default-project",
+    help="Project of OTLP messages without a prela-project header [env PRELA_KAFKA_DEFAULT_PROJECT]",
+)
+def writer(
+    group: str | None,
+    host: str | None,
+    metrics_port: int | None,
+    otlp_topics: tuple[str, ...],
+    default_project: str | None,
+) -> None:
     """Trace service: Kafka consumer group inserting into ClickHouse (KAFKA_*, CLICKHOUSE_*)."""
-    settings = _settings(writer_group=group, host=host, metrics_port=metrics_port)
+    settings = _settings(
+        writer_group=group,
+        host=host,
+        metrics_port=metrics_port,
+        kafka_otlp_topics=",".join(otlp_topics) if otlp_topics else None,
+        kafka_default_project=default_project,
+    )
     _run_role(settings, "writer")
 
 

@@ -1,0 +1,131 @@
+"""A batch of raw requests as the writer stores it: OTLP trace requests go to the trace inserter as they
+are; logs, metrics, the seed's Prela JSON and old `SpanBatch` messages are mapped to rows here, in the
+writer, by their own Python functions.
+
+A batch becomes a few inserts, one per table and row type, each retried on its own until it is stored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol, cast
+
+import orjson
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
+
+from prela.collector.otlp_json import otlp_json_to_request
+from prela.collector.otlp_logs import map_logs_request
+from prela.collector.otlp_metrics import map_metrics_request
+from prela.collector.prela_json import map_prela_trace
+from prela.exporters.base import PayloadKind
+from prela.exporters.clickhouse import log_unstorable
+from prela.model import SpanRecord
+
+_ROW_NAMES = {"SpanRecord": "spans", "LogRow": "logs", "MetricPoint": "metrics"}
+
+
+class TraceInserter(Protocol):
+    """`prela.exporters.otlp_insert.OtlpTraceInserter`, or a stand-in in tests."""
+
+    def insert(
+        self, requests: Sequence[tuple[str, bytes]], settings: dict[str, Any] | None = None
+    ) -> None: ...
+
+
+class RowWriter(Protocol):
+    """`prela.exporters.clickhouse.ClickHouseWriter`, or a stand-in in tests."""
+
+    def insert_or_isolate(
+        self, records: Sequence[SpanRecord], settings: dict[str, Any] | None = None
+    ) -> list[tuple[SpanRecord, str]]: ...
+
+
+@dataclass(slots=True)
+class Insert:
+    """One insert of a batch: `run()` raises when the store failed (retry it), else returns spans stored."""
+
+    what: str
+    rows: int
+    run: Callable[[], int]
+
+
+@dataclass(slots=True)
+class RawBatch:
+    traces: list[tuple[str, bytes]] = field(default_factory=list)  # (project id, ExportTraceServiceRequest)
+    trace_spans: int = 0
+    rows: dict[type, list[SpanRecord]] = field(default_factory=dict)
+
+    @property
+    def empty(self) -> bool:
+        return not self.traces and not self.rows
+
+    def add(self, kind: PayloadKind, project_id: str, payload: bytes, items: int) -> None:
+        """Add one request; raises (DecodeError, InvalidPayload, ...) when it cannot be read."""
+        if kind is PayloadKind.OTLP_PROTOBUF:
+            self.traces.append((project_id, payload))
+            self.trace_spans += items
+        elif kind is PayloadKind.OTLP_JSON:  # logged before requests were converted at the receiver
+            request = otlp_json_to_request(orjson.loads(payload))
+            self.traces.append((project_id, request.SerializeToString()))
+            self.trace_spans += items or sum(
+                len(s.spans) for r in request.resource_spans for s in r.scope_spans
+            )
+        elif kind is PayloadKind.PRELA_JSON:
+            self.add_rows(map_prela_trace(orjson.loads(payload), project_id)[1])
+        elif kind is PayloadKind.OTLP_LOGS:
+            logs = map_logs_request(ExportLogsServiceRequest.FromString(payload), project_id).rows
+            self.add_rows(cast(list[SpanRecord], logs))
+        elif kind is PayloadKind.OTLP_METRICS:
+            request = ExportMetricsServiceRequest.FromString(payload)
+            self.add_rows(cast(list[SpanRecord], map_metrics_request(request, project_id).rows))
+        else:
+            raise ValueError(f"the writer does not store payloads of kind {kind.name}")
+
+    def add_rows(self, rows: Sequence[SpanRecord]) -> None:
+        """Rows already mapped (spans of an old SpanBatch message, log and metric rows)."""
+        if rows:
+            self.rows.setdefault(rows[0].__class__, []).extend(rows)
+
+    @property
+    def items(self) -> int:
+        """Spans, log records and data points held."""
+        return self.trace_spans + sum(len(rows) for rows in self.rows.values())
+
+    def inserts(self, traces: TraceInserter, writer: RowWriter, token: str | None = None) -> list[Insert]:
+        """The inserts storing this batch; with `token`, each carries its own deduplication token derived
+        from it (two inserts into one table must not share one, or the second would be dropped)."""
+
+        def settings(what: str) -> dict[str, Any] | None:
+            return {"insert_deduplication_token": f"{token}/{what}"} if token else None
+
+        inserts: list[Insert] = []
+        if self.traces:
+            requests, spans = self.traces, self.trace_spans
+
+            def insert_traces() -> int:
+                traces.insert(requests, settings("otlp"))
+                return spans
+
+            inserts.append(Insert("spans", spans, insert_traces))
+        for row_type, rows in self.rows.items():
+            inserts.append(
+                Insert(
+                    _ROW_NAMES.get(row_type.__name__, "rows"),
+                    len(rows),
+                    _row_insert(writer, rows, settings(row_type.__name__)),
+                )
+            )
+        return inserts
+
+
+def _row_insert(
+    writer: RowWriter, rows: list[SpanRecord], settings: dict[str, Any] | None
+) -> Callable[[], int]:
+    def run() -> int:
+        unstorable = writer.insert_or_isolate(rows, settings)
+        log_unstorable(unstorable)
+        return len(rows) - len(unstorable) if rows[0].__class__ is SpanRecord else 0
+
+    return run
