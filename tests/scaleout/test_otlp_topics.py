@@ -91,16 +91,16 @@ def test_spans_rotel_exported_to_kafka_are_stored_typed_under_the_default_projec
             BatchSpanProcessor(OTLPSpanExporter(endpoint=f"127.0.0.1:{grpc_port}", insecure=True))
         )
         tracer = provider.get_tracer("t")
-        with tracer.start_as_current_span("agent", attributes={"openinference.span.kind": "AGENT"}):
-            with tracer.start_as_current_span(
-                "chat gpt-4o",
-                attributes={
-                    "gen_ai.operation.name": "chat", "gen_ai.system": "openai", "gen_ai.request.model": "gpt-4o",
-                    "gen_ai.response.model": "gpt-4o-2024-08-06", "gen_ai.usage.input_tokens": 12,
-                    "gen_ai.usage.output_tokens": 3,
-                },
-            ):  # fmt: skip
-                pass
+        llm = {
+            "gen_ai.operation.name": "chat", "gen_ai.system": "openai", "gen_ai.request.model": "gpt-4o",
+            "gen_ai.response.model": "gpt-4o-2024-08-06", "gen_ai.usage.input_tokens": 12,
+            "gen_ai.usage.output_tokens": 3,
+        }  # fmt: skip
+        with (
+            tracer.start_as_current_span("agent", attributes={"openinference.span.kind": "AGENT"}),
+            tracer.start_as_current_span("chat gpt-4o", attributes=llm),
+        ):
+            pass
         assert provider.force_flush(10_000)
         provider.shutdown()
         stats = wait_inserted(writer, 2)

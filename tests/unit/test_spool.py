@@ -60,7 +60,7 @@ class MemoryKafka:
     def trace_ids(self) -> list[str]:
         """The trace id of each message: the first span's of an OTLP request, a Prela JSON trace's own."""
         ids = []
-        for topic, _, value, headers in self.acknowledged:
+        for _, _, value, headers in self.acknowledged:
             if dict(headers)["content-type"] == b"application/json":
                 ids.append(orjson.loads(value)["trace_id"])
             else:
@@ -116,7 +116,7 @@ async def test_spooled_requests_reach_kafka_in_the_order_they_were_accepted(tmp_
     assert [topic for topic, _, _, _ in kafka.acknowledged] == [
         "traces" if i % 3 == 0 else "spans" for i in range(60)
     ]
-    topic, key, value, headers = kafka.acknowledged[5]
+    _, key, value, headers = kafka.acknowledged[5]
     assert (key, value) == (b"", otlp(trace_ids[5], 2).payload)  # the request as received
     assert headers == [("prela-project", b"p"), ("content-type", b"application/x-protobuf")]
     assert kafka.acknowledged[6][3] == [("prela-project", b"p"), ("content-type", b"application/json")]
