@@ -49,6 +49,7 @@ from prela.telemetry.metrics import (
     SPOOL_OLDEST_AGE_SECONDS,
     SPOOL_PENDING_REQUESTS,
 )
+from prela.writer.backoff import Backoff
 
 logger = logging.getLogger(__name__)
 
@@ -204,7 +205,7 @@ class KafkaSpool:
             reader.close()
 
     async def _send_in_order(self, reader: WalReader) -> None:
-        backoff = 0.1
+        backoff = Backoff(0.1, self._max_backoff_s)
         while True:
             self._wakeup.clear()
             entries = reader.read(self._read_bytes)
@@ -217,12 +218,12 @@ class KafkaSpool:
             if not self._sender.connected:  # connect (and create topics) while idle, for /health
                 try:
                     await self._sender.connect()
-                    backoff = 0.1
+                    backoff.reset()
                 except (KafkaError, TimeoutError, OSError) as exc:
-                    logger.warning("kafka not reachable retry_in_s=%.1f error=%r", backoff, str(exc)[:300])
+                    delay = backoff.next()
+                    logger.warning("kafka not reachable retry_in_s=%.1f error=%r", delay, str(exc)[:300])
                     with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._wakeup.wait(), backoff)
-                    backoff = min(backoff * 2, self._max_backoff_s)
+                        await asyncio.wait_for(self._wakeup.wait(), delay)
                 continue
             await self._wakeup.wait()
 
@@ -276,7 +277,7 @@ class KafkaSpool:
 
     async def _deliver(self, messages: list[Message], requests: int, spans: int) -> bool:
         """Send until Kafka acknowledged (True), backing off while it is away; False: a message is too large."""
-        backoff = 0.1
+        backoff = Backoff(0.1, self._max_backoff_s)
         failures = 0
         while True:
             try:
@@ -286,13 +287,13 @@ class KafkaSpool:
                 return False
             except (KafkaError, TimeoutError, OSError) as exc:
                 failures += 1
+                delay = backoff.next()
                 logger.warning(
                     "kafka did not acknowledge spooled requests=%d spans=%d attempt=%d retry_in_s=%.1f "
                     "pending_requests=%d error=%r",
-                    requests, spans, failures, backoff, self.pending_requests, f"{type(exc).__name__}: {exc}"[:300],
+                    requests, spans, failures, delay, self.pending_requests, f"{type(exc).__name__}: {exc}"[:300],
                 )  # fmt: skip
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, self._max_backoff_s)
+                await asyncio.sleep(delay)
         if failures:
             logger.info("kafka acknowledged again after attempts=%d", failures + 1)
         return True

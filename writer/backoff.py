@@ -5,11 +5,13 @@ from __future__ import annotations
 
 
 class Backoff:
-    """Delays that double from `first_s` up to `max_s`; `reset` after a success."""
+    """Delays that double from `first_s` up to `max_s` (a `max_s` below `first_s` caps it too);
+    `reset` after a success."""
 
     def __init__(self, first_s: float, max_s: float) -> None:
-        if not 0 < first_s <= max_s:
-            raise ValueError(f"back-off needs 0 < first_s <= max_s, got first_s={first_s} max_s={max_s}")
+        if first_s <= 0 or max_s <= 0:
+            raise ValueError(f"back-off delays must be > 0, got first_s={first_s} max_s={max_s}")
+        first_s = min(first_s, max_s)
         self._first = first_s
         self._max = max_s
         self._next = first_s
