@@ -20,10 +20,8 @@ from prela.collector.otlp_logs import map_logs_request
 from prela.collector.otlp_metrics import map_metrics_request
 from prela.collector.prela_json import map_prela_trace
 from prela.exporters.base import PayloadKind
-from prela.exporters.clickhouse import log_unstorable
+from prela.exporters.clickhouse import ROW_TABLES, log_unstorable
 from prela.model import SpanRecord
-
-_ROW_NAMES = {"SpanRecord": "spans", "LogRow": "logs", "MetricPoint": "metrics"}
 
 
 class TraceInserter(Protocol):
@@ -112,7 +110,7 @@ class RawBatch:
         for row_type, rows in self.rows.items():
             inserts.append(
                 Insert(
-                    _ROW_NAMES.get(row_type.__name__, "rows"),
+                    ROW_TABLES[row_type][0],
                     len(rows),
                     _row_insert(writer, rows, settings(row_type.__name__)),
                 )
