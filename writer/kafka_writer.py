@@ -41,6 +41,9 @@ from prela.writer.rows import RawBatch, RowWriter, TraceInserter
 logger = logging.getLogger(__name__)
 
 
+_MAX_POLL_RECORDS = 5000
+
+
 class PoisonMessage(ValueError):
     """A message that can never be stored: not the OTLP request, Prela JSON or SpanBatch it should be."""
 
@@ -171,6 +174,8 @@ class KafkaClickHouseWriter:
         self._linger_s = linger_s
         self._max_backoff_s = max_backoff_s
         self.stats = WriterStats()
+        self._fetched_messages = 0
+        self._fetched_items = 0
         self._topics = list(
             dict.fromkeys([config.topic_spans, config.topic_traces, *self._signal_topics, *otlp_topics])
         )
@@ -180,7 +185,7 @@ class KafkaClickHouseWriter:
             group_id=group,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
-            max_poll_records=5000,
+            max_poll_records=_MAX_POLL_RECORDS,
             fetch_max_bytes=16 * 1024 * 1024,
             max_partition_fetch_bytes=4 * 1024 * 1024,
         )
@@ -229,7 +234,7 @@ class KafkaClickHouseWriter:
                 break
             try:
                 fetched = await self._consumer.getmany(
-                    timeout_ms=max(int(remaining * 1000), 50), max_records=5000
+                    timeout_ms=max(int(remaining * 1000), 50), max_records=self._records_to_fetch(batch)
                 )
                 self.stats.kafka_ok = True
             except KafkaError as exc:
@@ -237,13 +242,24 @@ class KafkaClickHouseWriter:
                 logger.warning("fetch failed error=%r", str(exc))
                 await _sleep_or_stop(stop, 1.0)
                 continue
+            before = batch.raw.items
             for tp, messages in fetched.items():
                 for message in messages:
                     await self._take(batch, tp, message, stop)
+                self._fetched_messages += len(messages)
+            self._fetched_items += batch.raw.items - before
             if not fetched and not batch.next:
                 deadline = time.monotonic() + self._linger_s  # idle: start the linger at the next message
         await self._update_lag()
         return batch
+
+    def _records_to_fetch(self, batch: _Batch) -> int:
+        """As many messages as should fill the batch to `batch_spans`, by the items a message has held so
+        far: a message may hold one trace or a 512-span request, and a batch must stay near its size."""
+        if not self._fetched_messages:
+            return 1  # nothing known yet: learn the size from one message
+        per_message = max(1.0, self._fetched_items / self._fetched_messages)
+        return max(1, min(_MAX_POLL_RECORDS, int((self._batch_spans - batch.raw.items) / per_message)))
 
     async def _take(
         self, batch: _Batch, tp: TopicPartition, message: ConsumerRecord, stop: asyncio.Event
