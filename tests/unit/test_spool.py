@@ -310,3 +310,25 @@ async def test_a_request_larger_than_a_kafka_message_is_split_by_spans_into_requ
         ExportTraceServiceRequest.FromString(raw.payload).resource_spans[0].scope_spans[0].spans
     )
     assert spool.sent_spans == 40
+
+
+async def test_entries_spooled_before_the_upgrade_are_sent_as_they_were_encoded(tmp_path: Path) -> None:
+    """A spool written by the previous version (SpanBatch messages keyed by trace id) is sent unchanged,
+    without headers: the writer still reads that layout."""
+    from prela.exporters.spool import encode_entry
+
+    old = [(b"a" * 32, b"spanbatch-1"), (b"b" * 32, b"spanbatch-2")]
+    wal = WriteAheadLog(tmp_path / "spool", recycle=True)
+    wal.append(PayloadKind.SPOOL_SPANS, "p", encode_entry(2, old, 1))
+    wal.append(PayloadKind.SPOOL_TRACES, "p", encode_entry(1, [(b"seed", b"spanbatch-3")], 2))
+    kafka = MemoryKafka()
+    spool = KafkaSpool(wal, kafka, CONFIG, 1 << 30)  # type: ignore[arg-type]
+    spool.start()
+    await until(lambda: spool.pending_requests == 0, "sent")
+    assert await spool.close(5)
+    assert kafka.acknowledged == [
+        ("spans", b"a" * 32, b"spanbatch-1", []),
+        ("spans", b"b" * 32, b"spanbatch-2", []),
+        ("traces", b"seed", b"spanbatch-3", []),
+    ]
+    assert spool.sent_spans == 3
