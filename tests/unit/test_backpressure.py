@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -227,12 +228,15 @@ async def test_the_receive_path_never_maps_spans(monkeypatch: pytest.MonkeyPatch
         raise AssertionError("the receive path mapped spans")
 
     import prela.collector.mapping as mapping
-    import prela.exporters.otlp_insert as otlp_insert
 
-    monkeypatch.setattr(mapping, "map_export_request", no_mapping)
-    monkeypatch.setattr(otlp_insert, "map_export_request", no_mapping)
-    monkeypatch.setattr(mapping, "lift_llm_fields", no_mapping)
-    monkeypatch.setattr(mapping, "attributes_dict", no_mapping)
+    for name in ("map_export_request", "lift_llm_fields", "attributes_dict"):
+        original = getattr(mapping, name)
+        for module in list(sys.modules.values()):  # wherever the function was imported by name
+            if (
+                getattr(module, "__name__", "").startswith("prela.")
+                and getattr(module, name, None) is original
+            ):
+                monkeypatch.setattr(module, name, no_mapping)
     queue = SpanQueue(capacity_spans=100)
     async with http_client(Ingest(QueueExporter(queue))) as client:
         response = await post(client, 5)
