@@ -2,7 +2,8 @@
 are; logs, metrics, the seed's Prela JSON and old `SpanBatch` messages are mapped to rows here, in the
 writer, by their own Python functions.
 
-A batch becomes a few inserts, one per table and row type, each retried on its own until it is stored.
+A batch becomes a few inserts, one per table and row type, each retried on its own until it is stored;
+spans stored are counted here (`prela_writer_inserted_spans_total`), whichever inserter stored them.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from prela.collector.prela_json import map_prela_trace
 from prela.exporters.base import PayloadKind
 from prela.exporters.clickhouse import ROW_TABLES, log_unstorable
 from prela.model import SpanRecord
+from prela.telemetry.metrics import WRITER_INSERTED_SPANS
 
 
 class TraceInserter(Protocol):
@@ -104,6 +106,7 @@ class RawBatch:
 
             def insert_traces() -> int:
                 traces.insert(requests, settings("otlp"))
+                WRITER_INSERTED_SPANS.inc(spans)
                 return spans
 
             inserts.append(Insert("spans", spans, insert_traces))
@@ -124,6 +127,9 @@ def _row_insert(
     def run() -> int:
         unstorable = writer.insert_or_isolate(rows, settings)
         log_unstorable(unstorable)
-        return len(rows) - len(unstorable) if rows[0].__class__ is SpanRecord else 0
+        if rows[0].__class__ is not SpanRecord:
+            return 0
+        WRITER_INSERTED_SPANS.inc(len(rows) - len(unstorable))
+        return len(rows) - len(unstorable)
 
     return run
