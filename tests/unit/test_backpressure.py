@@ -281,3 +281,21 @@ async def test_a_request_the_log_cannot_write_is_refused_retryably(tmp_path: Pat
     assert response.status_code == 503
     assert "write-ahead log" in Status.FromString(response.content).message
     assert queue.depth == 0
+
+
+async def test_an_otlp_json_request_is_logged_once_converted_to_protobuf(tmp_path: Path) -> None:
+    wal = WriteAheadLog(tmp_path / "wal")
+    trace_id, span_id = os.urandom(16), os.urandom(8)
+    doc = {"resourceSpans": [{"scopeSpans": [{"spans": [
+        {"traceId": trace_id.hex(), "spanId": span_id.hex(), "name": "s", "startTimeUnixNano": "1", "endTimeUnixNano": "2"}
+    ]}]}]}  # fmt: skip
+    async with http_client(Ingest(QueueExporter(SpanQueue(capacity_spans=100), wal))) as client:
+        assert (await client.post("/v1/traces", json=doc)).status_code == 200
+    [entry] = list(WriteAheadLog(tmp_path / "wal").pending())
+    [span] = ExportTraceServiceRequest.FromString(entry.payload).resource_spans[0].scope_spans[0].spans
+    assert (entry.kind, span.trace_id, span.span_id, span.name) == (
+        PayloadKind.OTLP_PROTOBUF,
+        trace_id,
+        span_id,
+        "s",
+    )
