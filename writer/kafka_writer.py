@@ -109,8 +109,9 @@ def add_message(
             request = ExportTraceServiceRequest.FromString(value)
         except DecodeError as exc:
             raise PoisonMessage(f"not an OTLP ExportTraceServiceRequest: {exc}") from None
-        batch.traces.append((project, value))
-        batch.trace_spans += sum(len(s.spans) for r in request.resource_spans for s in r.scope_spans)
+        batch.add_otlp(
+            project, value, sum(len(s.spans) for r in request.resource_spans for s in r.scope_spans)
+        )
     elif content_type == JSON:
         try:
             batch.add(PayloadKind.PRELA_JSON, _project(message, headers, None), value, 0)

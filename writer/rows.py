@@ -56,6 +56,9 @@ class RawBatch:
     traces: list[tuple[str, bytes]] = field(default_factory=list)  # (project id, ExportTraceServiceRequest)
     trace_spans: int = 0
     rows: dict[type, list[SpanRecord]] = field(default_factory=dict)
+    # what arrived first is inserted first (None: the OTLP trace requests), so that GenAI log events sent
+    # before their spans are stored before the trace they fill becomes visible
+    order: list[type | None] = field(default_factory=list)
 
     @property
     def empty(self) -> bool:
@@ -64,14 +67,11 @@ class RawBatch:
     def add(self, kind: PayloadKind, project_id: str, payload: bytes, items: int) -> None:
         """Add one request; raises (DecodeError, InvalidPayload, ...) when it cannot be read."""
         if kind is PayloadKind.OTLP_PROTOBUF:
-            self.traces.append((project_id, payload))
-            self.trace_spans += items
+            self.add_otlp(project_id, payload, items)
         elif kind is PayloadKind.OTLP_JSON:  # logged before requests were converted at the receiver
             request = otlp_json_to_request(orjson.loads(payload))
-            self.traces.append((project_id, request.SerializeToString()))
-            self.trace_spans += items or sum(
-                len(s.spans) for r in request.resource_spans for s in r.scope_spans
-            )
+            spans = sum(len(s.spans) for r in request.resource_spans for s in r.scope_spans)
+            self.add_otlp(project_id, request.SerializeToString(), items or spans)
         elif kind is PayloadKind.PRELA_JSON:
             self.add_rows(map_prela_trace(orjson.loads(payload), project_id)[1])
         elif kind is PayloadKind.OTLP_LOGS:
@@ -83,10 +83,20 @@ class RawBatch:
         else:
             raise ValueError(f"the writer does not store payloads of kind {kind.name}")
 
+    def add_otlp(self, project_id: str, payload: bytes, spans: int) -> None:
+        """A serialized ExportTraceServiceRequest of `spans` spans, stored as it is."""
+        if not self.traces:
+            self.order.append(None)
+        self.traces.append((project_id, payload))
+        self.trace_spans += spans
+
     def add_rows(self, rows: Sequence[SpanRecord]) -> None:
         """Rows already mapped (spans of an old SpanBatch message, log and metric rows)."""
         if rows:
-            self.rows.setdefault(rows[0].__class__, []).extend(rows)
+            row_type = rows[0].__class__
+            if row_type not in self.rows:
+                self.order.append(row_type)
+            self.rows.setdefault(row_type, []).extend(rows)
 
     @property
     def items(self) -> int:
@@ -101,24 +111,26 @@ class RawBatch:
             return {"insert_deduplication_token": f"{token}/{what}"} if token else None
 
         inserts: list[Insert] = []
-        if self.traces:
-            requests, spans = self.traces, self.trace_spans
-
-            def insert_traces() -> int:
-                traces.insert(requests, settings("otlp"))
-                WRITER_INSERTED_SPANS.inc(spans)
-                return spans
-
-            inserts.append(Insert("spans", spans, insert_traces))
-        for row_type, rows in self.rows.items():
-            inserts.append(
-                Insert(
-                    ROW_TABLES[row_type][0],
-                    len(rows),
-                    _row_insert(writer, rows, settings(row_type.__name__)),
-                )
-            )
+        for row_type in self.order:
+            if row_type is None:
+                run = _trace_insert(traces, self.traces, self.trace_spans, settings("otlp"))
+                inserts.append(Insert("spans", self.trace_spans, run))
+            else:
+                rows = self.rows[row_type]
+                run = _row_insert(writer, rows, settings(row_type.__name__))
+                inserts.append(Insert(ROW_TABLES[row_type][0], len(rows), run))
         return inserts
+
+
+def _trace_insert(
+    traces: TraceInserter, requests: list[tuple[str, bytes]], spans: int, settings: dict[str, Any] | None
+) -> Callable[[], int]:
+    def run() -> int:
+        traces.insert(requests, settings)
+        WRITER_INSERTED_SPANS.inc(spans)
+        return spans
+
+    return run
 
 
 def _row_insert(

@@ -102,3 +102,17 @@ def test_every_insert_of_a_batch_has_its_own_deduplication_token() -> None:
     for insert in batch.inserts(Store(), Store(), token="t"):  # type: ignore[arg-type]
         insert.run()
     assert seen == [{"insert_deduplication_token": "t/otlp"}, {"insert_deduplication_token": "t/SpanRecord"}]
+
+
+def test_a_batch_inserts_in_the_order_its_kinds_arrived() -> None:
+    """GenAI log events sent before their spans are stored before the trace they fill becomes visible."""
+    from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+    from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord, ResourceLogs, ScopeLogs
+
+    logs = ExportLogsServiceRequest(
+        resource_logs=[ResourceLogs(scope_logs=[ScopeLogs(log_records=[LogRecord(time_unix_nano=1)])])]
+    )
+    batch = RawBatch()
+    batch.add(PayloadKind.OTLP_LOGS, "p", logs.SerializeToString(), 1)
+    batch.add(PayloadKind.OTLP_PROTOBUF, "p", otlp(), 2)
+    assert [insert.what for insert in batch.inserts(None, None)] == ["logs", "spans"]  # type: ignore[arg-type]
