@@ -26,7 +26,7 @@ from starlette.routing import Route
 from prela.auth import AuthUnavailable, Principal, Unauthenticated
 from prela.collector.admission import AdmissionLimiter, AdmissionMiddleware
 from prela.collector.errors import InvalidPayload, PayloadTooLarge, RateLimited, UnsupportedMediaType
-from prela.collector.ingest import Ingest
+from prela.collector.ingest import Ingest, raw_otlp_json
 from prela.collector.otlp_json import otlp_json_to_request
 from prela.collector.otlp_logs import otlp_json_to_logs_request
 from prela.collector.otlp_metrics import otlp_json_to_metrics_request
@@ -216,9 +216,8 @@ class OtlpHttpReceiver:
                 f"JSON body must be an object (OTLP ExportTraceServiceRequest or a Prela trace), "
                 f"got {type(doc).__name__}"
             )
-        result = await self._ingest.export_otlp(
-            otlp_json_to_request(doc), principal, TRANSPORT, RawRequest(PayloadKind.OTLP_JSON, body)
-        )
+        request = otlp_json_to_request(doc)
+        result = await self._ingest.export_otlp(request, principal, TRANSPORT, raw_otlp_json(request))
         partial: dict[str, Any] = {}
         if result.rejected:
             # proto3 JSON mapping: int64 as a string

@@ -28,7 +28,6 @@ from prela.telemetry.metrics import (
     WRITER_INSERT_ERRORS,
     WRITER_INSERT_SECONDS,
     WRITER_INSERTED_BATCHES,
-    WRITER_INSERTED_SPANS,
     WRITER_UNSTORABLE_SPANS,
 )
 
@@ -224,8 +223,6 @@ class ClickHouseWriter:
             raise
         elapsed = time.perf_counter() - started
         WRITER_INSERT_SECONDS.observe(elapsed)
-        if row_type is SpanRecord:
-            WRITER_INSERTED_SPANS.inc(len(records))
         WRITER_INSERTED_BATCHES.inc()
         logger.debug("inserted rows=%d type=%s seconds=%.4f", len(records), row_type.__name__, elapsed)
 

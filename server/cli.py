@@ -132,17 +132,37 @@ def collector(
 @click.option(
     "--metrics-port", type=int, help="Port of /health (worker i: port+i) [env PRELA_METRICS_PORT; 9464]"
 )
+@click.option(
+    "--otlp-topic",
+    "otlp_topics",
+    multiple=True,
+    help="Also consume this topic of raw OTLP trace requests (an OTel Collector's or rotel's Kafka "
+    "exporter, otlp_proto); repeatable [env PRELA_KAFKA_OTLP_TOPICS, comma list]",
+)
+@click.option(
+    "--default-project",
+    help="Project of OTLP messages without a prela-project header [env PRELA_KAFKA_DEFAULT_PROJECT]",
+)
 @_workers_option
 @_worker_index_option
 def writer(
     group: str | None,
     host: str | None,
     metrics_port: int | None,
+    otlp_topics: tuple[str, ...],
+    default_project: str | None,
     workers: int | None,
     worker_index: int | None,
 ) -> None:
     """Trace service: Kafka consumer group inserting into ClickHouse (KAFKA_*, CLICKHOUSE_*)."""
-    settings = _settings(writer_group=group, host=host, metrics_port=metrics_port, workers=workers)
+    settings = _settings(
+        writer_group=group,
+        host=host,
+        metrics_port=metrics_port,
+        kafka_otlp_topics=",".join(otlp_topics) if otlp_topics else None,
+        kafka_default_project=default_project,
+        workers=workers,
+    )
     _run_role(settings, "writer", worker_index)
 
 

@@ -16,11 +16,12 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from prela.auth import AuthRuntime
-from prela.collector.ingest import Ingest, logs_of_message, metrics_of_message
+from prela.collector.ingest import Ingest
+from prela.exporters.base import PayloadKind
 from prela.exporters.clickhouse import ClickHouseWriter, apply_schema, close_all, connect
 from prela.exporters.clickhouse_version import ClickHouseVersionError, check_server_version
 from prela.exporters.kafka import KafkaConfig, KafkaSender, create_topics
-from prela.exporters.kafka_writer import KafkaClickHouseWriter
+from prela.exporters.otlp_insert import OtlpTraceInserter
 from prela.exporters.spool import KafkaSpool, segment_bytes_for
 from prela.exporters.wal import WriteAheadLog
 from prela.server.access import auth_config
@@ -30,6 +31,8 @@ from prela.server.serve import lock_data_dir
 from prela.server.settings import ConfigurationError, Settings
 from prela.telemetry.health import HealthCheck, health_endpoint
 from prela.telemetry.metrics import metrics_endpoint
+from prela.writer.backoff import Backoff
+from prela.writer.kafka_writer import KafkaClickHouseWriter
 
 logger = logging.getLogger(__name__)
 
@@ -191,7 +194,7 @@ async def connect_until_ready(settings: Settings, stop: asyncio.Event) -> Client
 
     None when `stop` was set first.
     """
-    backoff = 0.5
+    backoff = Backoff(0.5, 10.0)
     while not stop.is_set():
         try:
             client = await asyncio.to_thread(connect, settings.clickhouse_dsn())
@@ -201,13 +204,13 @@ async def connect_until_ready(settings: Settings, stop: asyncio.Event) -> Client
         except ClickHouseVersionError:  # an old server: waiting will not fix it
             raise
         except Exception as exc:  # unreachable, auth, DNS: all retried, all logged
+            delay = backoff.next()
             logger.warning(
                 "clickhouse not ready target=%s retry_in_s=%.1f error=%r",
-                settings.clickhouse_target(), backoff, str(exc)[:300],
+                settings.clickhouse_target(), delay, str(exc)[:300],
             )  # fmt: skip
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), backoff)
-            backoff = min(backoff * 2, 10.0)
+                await asyncio.wait_for(stop.wait(), delay)
     return None
 
 
@@ -268,10 +271,16 @@ async def run_writer(settings: Settings, stop: asyncio.Event, worker: int = 0) -
     writer = KafkaClickHouseWriter(
         config,
         settings.writer_group,
+        OtlpTraceInserter(client, settings.clickhouse_database),
         clickhouse[0],
         batch_spans=settings.batch_spans,
         linger_s=max(settings.batch_linger_ms, 50) / 1000,
-        signal_decoders={config.topic_logs: logs_of_message, config.topic_metrics: metrics_of_message},
+        signal_topics={
+            config.topic_logs: PayloadKind.OTLP_LOGS,
+            config.topic_metrics: PayloadKind.OTLP_METRICS,
+        },
+        otlp_topics=settings.otlp_topics(),
+        default_project=settings.kafka_default_project,
     )
     current.append(writer)
     logger.info(

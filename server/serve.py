@@ -17,15 +17,18 @@ from pathlib import Path
 from typing import TextIO
 
 from prela.auth import AuthRuntime
-from prela.collector.ingest import Ingest, replay_wal
+from prela.collector.ingest import Ingest
 from prela.exporters.clickhouse import ClickHouseWriter, apply_schema, close_all, connect
 from prela.exporters.clickhouse_version import check_server_version
-from prela.exporters.queue import BatchWriter, QueueExporter, SpanQueue
+from prela.exporters.otlp_insert import OtlpTraceInserter
+from prela.exporters.queue import QueueExporter, SpanQueue
 from prela.exporters.wal import WriteAheadLog
 from prela.server.access import auth_config
 from prela.server.compose import admission_limiter, build_query, build_receivers, trace_store
 from prela.server.runtime import Servers, http_server, run_role
 from prela.server.settings import ConfigurationError, Settings
+from prela.writer.batch_writer import BatchWriter
+from prela.writer.replay import replay_wal
 
 logger = logging.getLogger(__name__)
 
@@ -42,13 +45,15 @@ async def run_embedded(settings: Settings, stop: asyncio.Event) -> bool:
     await asyncio.to_thread(apply_schema, client, settings.clickhouse_database, settings.ttl_days)
 
     clickhouse = ClickHouseWriter(client, settings.clickhouse_database)
+    traces = OtlpTraceInserter(client, settings.clickhouse_database)
     wal = WriteAheadLog(settings.data_dir / "wal", fsync=settings.wal_fsync)
-    replayed = await asyncio.to_thread(replay_wal, wal, clickhouse, settings.batch_spans)
+    replayed = await asyncio.to_thread(replay_wal, wal, traces, clickhouse, settings.batch_spans)
     if replayed:
         logger.info("replayed spans=%d from the write-ahead log (accepted before the last stop)", replayed)
-    queue = SpanQueue(settings.queue_spans)
+    queue = SpanQueue(settings.queue_spans, settings.queue_bytes)
     writer = BatchWriter(
         queue,
+        traces,
         clickhouse,
         batch_spans=settings.batch_spans,
         linger_s=settings.batch_linger_ms / 1000,
@@ -66,8 +71,11 @@ async def run_embedded(settings: Settings, stop: asyncio.Event) -> bool:
         clickhouse = writer.healthy and await asyncio.to_thread(store.ping)
         return {"clickhouse": clickhouse, "store": await auth.store.ping()}
 
-    def queue_nearly_full() -> bool:  # refused before decoding rather than by the queue after mapping
-        return queue.depth >= queue.capacity * QUEUE_ADMISSION_SHARE
+    def queue_nearly_full() -> bool:  # refused before decoding rather than by the queue after it
+        return (
+            queue.depth >= queue.capacity * QUEUE_ADMISSION_SHARE
+            or queue.depth_bytes >= queue.capacity_bytes * QUEUE_ADMISSION_SHARE
+        )
 
     grpc_server, grpc_port, otlp_app = build_receivers(
         settings, ingest, auth, health, ready, queue_nearly_full

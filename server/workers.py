@@ -49,7 +49,10 @@ def role_arguments(role: str, settings: Settings) -> list[str]:
                       ("--otlp-grpc-port", settings.otlp_grpc_port),
                       ("--otlp-http-port", settings.otlp_http_port), ("--metrics-port", settings.metrics_port)],
         "writer": [("--group", settings.writer_group), ("--host", settings.host),
-                   ("--metrics-port", settings.metrics_port)],
+                   ("--metrics-port", settings.metrics_port),
+                   *(("--otlp-topic", topic) for topic in settings.otlp_topics()),
+                   *((("--default-project", settings.kafka_default_project),)
+                     if settings.kafka_default_project else ())],
     }  # fmt: skip
     return [
         role,
