@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
 from pydantic import ValidationError
@@ -24,6 +26,38 @@ _workers_option = click.option(
 )
 # A supervisor re-executes its own command with this flag for each worker (server/workers.py).
 _worker_index_option = click.option("--worker-index", type=int, hidden=True)
+
+# Admission control of the OTLP receivers (collector/admission.py), per process.
+_ADMISSION_OPTIONS = (
+    click.option(
+        "--admission-max-requests",
+        type=click.IntRange(min=1),
+        help="Requests processed at once; more wait for admission [env PRELA_ADMISSION_MAX_REQUESTS; 4]",
+    ),
+    click.option(
+        "--admission-max-bytes",
+        type=click.IntRange(min=1),
+        help="Request bytes in flight, and again waiting [env PRELA_ADMISSION_MAX_BYTES; 67108864]",
+    ),
+    click.option(
+        "--admission-max-queue",
+        type=click.IntRange(min=0),
+        help="Requests waiting for admission; beyond, refused at once with 503 / UNAVAILABLE and a "
+        "retry delay [env PRELA_ADMISSION_MAX_QUEUE; 32]",
+    ),
+    click.option(
+        "--admission-max-wait-ms",
+        type=click.FloatRange(min=0),
+        help="Longest wait for admission; a request expected to wait longer is refused on arrival "
+        "[env PRELA_ADMISSION_MAX_WAIT_MS; 1000]",
+    ),
+)
+
+
+def _admission_options(command: Callable[..., None]) -> Callable[..., None]:
+    for option in reversed(_ADMISSION_OPTIONS):
+        command = option(command)
+    return command
 
 
 def _settings(**overrides: object) -> Settings:
@@ -51,6 +85,7 @@ def cli() -> None:
 @click.option("--otlp-grpc-port", type=int, help="OTLP/gRPC port [env PRELA_OTLP_GRPC_PORT; 4317]")
 @click.option("--otlp-http-port", type=int, help="OTLP/HTTP port [env PRELA_OTLP_HTTP_PORT; 4318]")
 @click.option("--query-port", type=int, help="Query API port [env PRELA_QUERY_PORT; 8000]")
+@_admission_options
 @_workers_option
 @_worker_index_option
 def serve(
@@ -61,6 +96,7 @@ def serve(
     query_port: int | None,
     workers: int | None,
     worker_index: int | None,
+    **admission: Any,
 ) -> None:
     """Run everything on one machine: OTLP receivers, embedded ClickHouse (chDB) and the query API.
 
@@ -74,6 +110,7 @@ def serve(
         otlp_http_port=otlp_http_port,
         query_port=query_port,
         workers=workers,
+        **admission,
     )
     configure_logging(settings.log_level, settings.environment)
     if worker_index is None:
@@ -103,6 +140,7 @@ def serve(
     type=int,
     help="With --workers > 1: worker i's /health, /ready, /metrics on port+i [env PRELA_METRICS_PORT; 9464]",
 )
+@_admission_options
 @_workers_option
 @_worker_index_option
 def collector(
@@ -113,6 +151,7 @@ def collector(
     metrics_port: int | None,
     workers: int | None,
     worker_index: int | None,
+    **admission: Any,
 ) -> None:
     """Ingest gateway: OTLP receivers spooling to disk and publishing to Kafka (needs KAFKA_BOOTSTRAP_SERVERS)."""
     settings = _settings(
@@ -122,6 +161,7 @@ def collector(
         otlp_http_port=otlp_http_port,
         metrics_port=metrics_port,
         workers=workers,
+        **admission,
     )
     _run_role(settings, "collector", worker_index)
 

@@ -54,6 +54,13 @@ def role_arguments(role: str, settings: Settings) -> list[str]:
                    *((("--default-project", settings.kafka_default_project),)
                      if settings.kafka_default_project else ())],
     }  # fmt: skip
+    if role in ("serve", "collector"):
+        flags[role] += [
+            ("--admission-max-requests", settings.admission_max_requests),
+            ("--admission-max-bytes", settings.admission_max_bytes),
+            ("--admission-max-queue", settings.admission_max_queue),
+            ("--admission-max-wait-ms", settings.admission_max_wait_ms),
+        ]
     return [
         role,
         *(str(a) for flag, value in flags[role] for a in (flag, value)),

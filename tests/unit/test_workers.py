@@ -83,6 +83,34 @@ def test_a_worker_runs_the_role_with_the_supervisors_effective_settings() -> Non
     )
     assert worker_command(3, role_arguments("collector", settings)) == [
         sys.executable, "-m", "prela.server", "collector", "--data-dir", "/srv/prela", "--host", "0.0.0.0",
-        "--otlp-grpc-port", "14317", "--otlp-http-port", "14318", "--metrics-port", "9464", "--workers", "4",
-        "--worker-index", "3",
+        "--otlp-grpc-port", "14317", "--otlp-http-port", "14318", "--metrics-port", "9464",
+        "--admission-max-requests", "4", "--admission-max-bytes", "67108864", "--admission-max-queue", "32",
+        "--admission-max-wait-ms", "1000.0", "--workers", "4", "--worker-index", "3",
     ]  # fmt: skip
+
+
+def test_admission_flags_set_the_limits_and_reach_every_worker(monkeypatch: pytest.MonkeyPatch) -> None:
+    from click.testing import CliRunner
+
+    import prela.server.serve as serve_module
+    from prela.server import cli as cli_module
+
+    seen: list[Settings] = []
+    monkeypatch.setattr(serve_module, "serve", lambda settings, worker_index: seen.append(settings) or 0)
+    monkeypatch.setattr(cli_module, "_check_listeners", lambda settings, role: None)
+    flags = ["--admission-max-requests", "2", "--admission-max-bytes", "1000", "--admission-max-queue", "0",
+             "--admission-max-wait-ms", "50", "--workers", "1"]  # fmt: skip
+    result = CliRunner().invoke(cli_module.cli, ["serve", *flags])
+    assert result.exit_code == 0, result.output
+    limits = seen[0]
+    assert (limits.admission_max_requests, limits.admission_max_bytes, limits.admission_max_queue) == (
+        2,
+        1000,
+        0,
+    )
+    assert limits.admission_max_wait_ms == 50.0
+    arguments = role_arguments("serve", limits)
+    for flag, value in zip(flags[::2], flags[1::2], strict=True):
+        assert arguments[arguments.index(flag) + 1] in (value, f"{float(value)}")
+    bad = CliRunner().invoke(cli_module.cli, ["serve", "--admission-max-requests", "0"])
+    assert bad.exit_code == 2 and "--admission-max-requests" in bad.output
