@@ -63,6 +63,7 @@ from bench.load import (
     free_port,
     memory_kib,
     percentile,
+    start_blackhole,
 )
 from bench.payloads import build_payloads
 
@@ -314,11 +315,14 @@ async def drive(
 # --------------------------------------------------------------------------- one run
 
 
+BLACKHOLE = "blackhole"  # the --floor server: answers OK at once, stores nothing (bench/blackhole.py)
+
+
 def run_once(
     name: str, python: str, env: dict[str, str], transport: str, clients: int, bodies: list[StampedBody],
     args: argparse.Namespace, work_dir: Path, tag: str,
 ) -> dict[str, Any]:  # fmt: skip
-    server = start_server(python, env, work_dir, tag)
+    server = start_blackhole(work_dir, tag) if name == BLACKHOLE else start_server(python, env, work_dir, tag)
     load = Load(bodies)
     try:
         cpu_before, self_before = cpu_seconds(server.pid), _self_cpu_seconds()
@@ -327,8 +331,7 @@ def run_once(
         memory = memory_kib(server.pid)
     finally:
         exit_code, stop_s = server.stop()
-    assert server.data_dir is not None
-    stored = stored_by_request(server.data_dir)
+    stored = stored_by_request(server.data_dir) if server.data_dir is not None else {}
     by_outcome = {o: [r for r in load.records if r.outcome is o] for o in Outcome}
     ok = by_outcome[Outcome.OK]
     failed = [r for r in load.records if r.outcome is not Outcome.OK]
@@ -363,7 +366,11 @@ def run_once(
         "stop_s": stop_s,
         "pinned": server.pinned,
     }
-    if not args.keep:
+    if server.data_dir is None:  # the blackhole stores nothing: no stored-span accounting
+        for key in ("spans_stored", "stored_for_failed_spans", "stored_for_failed_requests",
+                    "acknowledged_not_stored_spans", "stored_never_sent_spans"):  # fmt: skip
+            result[key] = float("nan")
+    elif not args.keep:
         shutil.rmtree(server.data_dir, ignore_errors=True)
     return result
 
@@ -385,17 +392,21 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, float]:
     return summary
 
 
-def print_table(summaries: list[tuple[str, str, int, int, dict[str, float]]]) -> None:
+def print_table(
+    summaries: list[tuple[str, str, int, int, dict[str, float]]], capacity: dict[tuple[str, str], float]
+) -> None:
     header = (
-        f"{'transport':<9} {'clients':>7} {'server':<8} {'runs':>4} {'goodput/s':>10} {'ok p50 ms':>10} "
+        f"{'transport':<9} {'clients':>7} {'server':<9} {'runs':>4} {'goodput/s':>10} {'vs cap':>6} {'ok p50 ms':>10} "
         f"{'ok p99 ms':>10} {'refused':>8} {'ref p99 ms':>10} {'timeouts':>8} {'errors':>6} {'RSS MiB':>8} "
         f"{'stored-failed':>13} {'acked-lost':>10} {'gen cpu':>7}"
     )
     print(header)
     print("-" * len(header))
     for transport, name, clients, runs, s in summaries:
+        cap = capacity.get((transport, name))
+        ratio = f"{s['goodput_spans_per_s'] / cap:.0%}" if cap else "-"
         print(
-            f"{transport:<9} {clients:>7} {name:<8} {runs:>4} {s['goodput_spans_per_s']:>10,.0f} "
+            f"{transport:<9} {clients:>7} {name:<9} {runs:>4} {s['goodput_spans_per_s']:>10,.0f} {ratio:>6} "
             f"{s['ok_p50_ms']:>10,.0f} {s['ok_p99_ms']:>10,.0f} {s['refused']:>8,.0f} {s['refused_p99_ms']:>10,.1f} "
             f"{s['timeouts']:>8,.0f} {s['errors']:>6,.0f} {s['peak_rss_mib']:>8,.0f} "
             f"{s['stored_for_failed_spans']:>13,.0f} {s['acknowledged_not_stored_spans']:>10,.0f} "
@@ -423,6 +434,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--env", action="append", default=[], metavar="K=V", help="server environment (repeat)"
     )
+    parser.add_argument(
+        "--capacity-clients", type=int, default=2,
+        help="clients of the capacity cell each server is also measured with (goodput is reported as a share "
+        "of it; 0: none) [2]",
+    )  # fmt: skip
+    parser.add_argument(
+        "--floor", action="store_true",
+        help="also run every cell against bench.blackhole (answers at once, stores nothing) on the same CPU: "
+        "the latency this load generator and machine impose on any server",
+    )  # fmt: skip
     parser.add_argument("--json", type=Path, help="write every number to this file")
     parser.add_argument("--keep", action="store_true", help="keep data dirs and server logs")
     args = parser.parse_args(argv)
@@ -433,6 +454,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if any(len(s) != 2 for s in servers):
         parser.error("--server takes NAME=PYTHON")
     args.servers = [(name, python) for name, python in servers]
+    if args.floor:
+        args.servers.append((BLACKHOLE, sys.executable))
+    if args.capacity_clients < 0:
+        parser.error("--capacity-clients must be >= 0")
     args.server_env = dict(e.split("=", 1) for e in args.env)
     return args
 
@@ -455,7 +480,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for run in range(1, args.runs + 1):
             for transport in transports:
-                for clients in args.client_counts:
+                cells = [args.capacity_clients] if args.capacity_clients else []
+                for clients in cells + [c for c in args.client_counts if c != args.capacity_clients]:
                     for name, python in args.servers:
                         tag = f"{name}-{transport}-{clients}-{run}"
                         result = run_once(
@@ -482,8 +508,9 @@ def main(argv: list[str] | None = None) -> int:
         else:
             shutil.rmtree(work_dir, ignore_errors=True)
     summaries = [(t, n, c, len(r), summarize(r)) for (t, c, n), r in runs.items()]
+    capacity = {(t, n): s["goodput_spans_per_s"] for t, n, c, _, s in summaries if c == args.capacity_clients}
     print()
-    print_table(summaries)
+    print_table(summaries, capacity)
     if args.json:
         document = {
             "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
