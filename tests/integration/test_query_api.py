@@ -9,6 +9,7 @@ import uuid
 import httpx
 import orjson
 import pytest
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
@@ -183,24 +184,63 @@ def test_events_come_back_with_timestamps(prela_serve: PrelaServer) -> None:
     assert event == {"name": "retry", "timestamp": "2025-01-27T10:00:00.5Z", "attributes": {"attempt": 2}}
 
 
-def test_a_trace_of_ten_thousand_spans_is_returned_complete(prela_serve: PrelaServer) -> None:
+LOG_CONTENT_EVERY = 50  # every 50th step's answer is sent only as a `gen_ai.choice` log record
+
+
+def _step_messages(i: int) -> tuple[str, str]:
+    question = [{"role": "user", "parts": [{"type": "text", "content": f"step {i}: " + "why? " * 40}]}]
+    answer = [{"role": "assistant", "parts": [{"type": "text", "content": f"answer {i}: " + "because. " * 30}],
+               "finish_reason": "stop"}]  # fmt: skip
+    return orjson.dumps(question).decode(), orjson.dumps(answer).decode()
+
+
+def test_a_trace_of_ten_thousand_spans_with_content_is_returned_complete(prela_serve: PrelaServer) -> None:
+    """Issue 12: 10,000 spans, each LLM step with its prompt and answer (~0.6 KB), some answers arriving
+    only as OTLP log records (joined at read time): everything comes back, in order, with its content."""
     trace_id = os.urandom(16)
     root_id = os.urandom(8)
     word = f"run{uuid.uuid4().hex}"
     spans = [Span(trace_id=trace_id, span_id=root_id, name=f"agent {word}", start_time_unix_nano=BASE_NS,
                   end_time_unix_nano=BASE_NS + 10**12)]  # fmt: skip
-    spans += [
-        Span(
-            trace_id=trace_id,
-            span_id=(i + 1).to_bytes(8, "big"),
-            parent_span_id=root_id,
-            name=f"step {i}",
-            start_time_unix_nano=BASE_NS + (i + 1) * 10**6,
-            end_time_unix_nano=BASE_NS + (i + 1) * 10**6 + 10**5,
-            attributes=[kv("gen_ai.operation.name", "chat"), kv("gen_ai.usage.input_tokens", 1)],
+    logs = ExportLogsServiceRequest()
+    records = logs.resource_logs.add().scope_logs.add().log_records
+    for i in range(9_999):
+        question, answer = _step_messages(i)
+        span_id = (i + 1).to_bytes(8, "big")
+        attributes = [kv("gen_ai.operation.name", "chat"), kv("gen_ai.usage.input_tokens", 1),
+                      kv("gen_ai.input.messages", question)]  # fmt: skip
+        if i % LOG_CONTENT_EVERY:
+            attributes.append(kv("gen_ai.output.messages", answer))
+        else:  # semconv <= 1.36: the choice as a log event linked to its span
+            record = records.add(
+                time_unix_nano=BASE_NS + (i + 1) * 10**6, event_name="gen_ai.choice", trace_id=trace_id,
+                span_id=span_id,
+            )  # fmt: skip
+            record.body.kvlist_value.values.add(key="finish_reason").value.string_value = "stop"
+            message = record.body.kvlist_value.values.add(key="message").value.kvlist_value
+            message.values.add(key="role").value.string_value = "assistant"
+            message.values.add(key="content").value.string_value = orjson.loads(answer)[0]["parts"][0][
+                "content"
+            ]
+        spans.append(
+            Span(
+                trace_id=trace_id,
+                span_id=span_id,
+                parent_span_id=root_id,
+                name=f"step {i}",
+                start_time_unix_nano=BASE_NS + (i + 1) * 10**6,
+                end_time_unix_nano=BASE_NS + (i + 1) * 10**6 + 10**5,
+                attributes=attributes,
+            )
         )
-        for i in range(9_999)
-    ]
+    # The log records first: content may arrive before its spans.
+    response = httpx.post(
+        f"{prela_serve.ingest_url}/v1/logs",
+        content=logs.SerializeToString(),
+        headers={"Content-Type": "application/x-protobuf"},
+        timeout=30,
+    )
+    assert response.status_code == 200
     for start in range(0, len(spans), 2_500):
         chunk = ExportTraceServiceRequest(
             resource_spans=[ResourceSpans(scope_spans=[ScopeSpans(spans=spans[start : start + 2_500])])]
@@ -209,5 +249,9 @@ def test_a_trace_of_ten_thousand_spans_is_returned_complete(prela_serve: PrelaSe
     detail = wait_for_trace(prela_serve, trace_id.hex(), 10_000)
     assert detail["span_count"] == 10_000 and detail["input_tokens"] == 9_999
     assert [s["name"] for s in detail["spans"]] == [f"agent {word}"] + [f"step {i}" for i in range(9_999)]
+    for i, span in enumerate(detail["spans"][1:]):
+        question, answer = _step_messages(i)
+        assert orjson.loads(span["input"]) == orjson.loads(question), i
+        assert orjson.loads(span["output"]) == orjson.loads(answer), i
     listed = httpx.get(f"{prela_serve.query_url}/api/v1/traces", params={"q": word}, timeout=30).json()
     assert {"trace_id": trace_id.hex(), "span_count": 10_000}.items() <= listed["traces"][0].items()
