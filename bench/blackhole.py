@@ -96,6 +96,7 @@ async def run(host: str, grpc_port: int, http_port: int) -> None:
         options=[
             ("grpc.max_receive_message_length", _MAX_REQUEST_BYTES),
             ("grpc.max_send_message_length", 4 * 1024 * 1024),
+            ("grpc.http2.bdp_probe", 0),
         ]
     )
     grpc_server.add_generic_rpc_handlers(

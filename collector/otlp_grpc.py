@@ -187,6 +187,11 @@ def build_grpc_server(
             ("grpc.max_receive_message_length", max_request_bytes),
             ("grpc.max_send_message_length", 4 * 1024 * 1024),
             ("grpc.so_reuseport", int(reuse_port)),
+            # No bandwidth-delay probing: it grows each stream's flow-control window to megabytes, so with
+            # hundreds of clients grpc-core buffers their whole requests before Python admits or refuses a
+            # call (a do-nothing grpc.aio server measured 1,035 → 568 MiB peak RSS at 1,024 clients, same
+            # throughput on loopback).
+            ("grpc.http2.bdp_probe", 0),
         ],
         compression=None,
     )
