@@ -8,7 +8,9 @@ refused here is exactly what the writer skips.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
@@ -33,32 +35,29 @@ class Checked:
             self.errors.append(message)
 
 
-def check_traces(request: ExportTraceServiceRequest) -> Checked:
+def _check_scopes(
+    scopes: Iterable[tuple[str, Sequence[Any]]], problem: Callable[[Any], str | None], noun: str
+) -> Checked:
+    """Items of (scope name, items) groups, each judged by `problem` (None: fine)."""
     checked = Checked()
-    for resource_spans in request.resource_spans:
-        for scope_spans in resource_spans.scope_spans:
-            spans = scope_spans.spans
-            checked.accepted += len(spans)
-            for index, span in enumerate(spans):
-                problem = span_problem(span)
-                if problem is not None:
-                    checked.accepted -= 1
-                    checked.reject(f"span {index} of scope '{scope_spans.scope.name}': {problem}")
+    for scope_name, items in scopes:
+        checked.accepted += len(items)
+        for index, item in enumerate(items):
+            why = problem(item)
+            if why is not None:
+                checked.accepted -= 1
+                checked.reject(f"{noun} {index} of scope '{scope_name}': {why}")
     return checked
+
+
+def check_traces(request: ExportTraceServiceRequest) -> Checked:
+    scopes = ((s.scope.name, s.spans) for r in request.resource_spans for s in r.scope_spans)
+    return _check_scopes(scopes, span_problem, "span")
 
 
 def check_logs(request: ExportLogsServiceRequest) -> Checked:
-    checked = Checked()
-    for resource_logs in request.resource_logs:
-        for scope_logs in resource_logs.scope_logs:
-            records = scope_logs.log_records
-            checked.accepted += len(records)
-            for index, record in enumerate(records):
-                problem = log_record_problem(record)
-                if problem is not None:
-                    checked.accepted -= 1
-                    checked.reject(f"log record {index} of scope '{scope_logs.scope.name}': {problem}")
-    return checked
+    scopes = ((s.scope.name, s.log_records) for r in request.resource_logs for s in r.scope_logs)
+    return _check_scopes(scopes, log_record_problem, "log record")
 
 
 def check_metrics(request: ExportMetricsServiceRequest) -> Checked:
