@@ -154,6 +154,9 @@ def apply_schema(client: Client, database: str, ttl_days: int) -> list[int]:
         )  # fmt: skip
     for statement in _statements(Template((_SQL / "retention.sql").read_text()).substitute(values)):
         client.command(statement)
+    from prela.exporters.otlp_engine import install  # the engine mapping reads the spans columns above
+
+    install(client, database)
     logger.info("schema ready database=%s ttl_days=%d applied=%s", database, ttl_days, applied)
     return applied
 

@@ -1,0 +1,75 @@
+"""Raw OTLP trace requests into ClickHouse, mapped there (`otlp_engine`): no Python per span.
+
+Each request's bytes get the project id appended as field 15 (`proto/otlp_ingest.proto`: protobuf
+concatenation merges fields), and the requests of one call go as ONE length-delimited Protobuf
+insert into the Null table `otlp_ingest`, whose materialized view writes the spans.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from clickhouse_connect.driver.client import Client
+
+from prela.exporters.otlp_engine import PROTO_MESSAGE, RAW_TABLE, proto_schema
+from prela.telemetry.metrics import WRITER_INSERT_ERRORS, WRITER_INSERT_SECONDS, WRITER_INSERTED_BATCHES
+
+logger = logging.getLogger(__name__)
+
+_PROJECT_ID_TAG = b"\x7a"  # field 15, wire type 2 (length-delimited)
+
+
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while n > 0x7F:
+        out.append((n & 0x7F) | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
+
+
+def frame(requests: Sequence[tuple[str, bytes]]) -> bytes:
+    """The insert body: each request with its project id, length-delimited."""
+    parts: list[bytes] = []
+    for project_id, body in requests:
+        pid = project_id.encode()
+        message_length = len(body) + 1 + len(_varint(len(pid))) + len(pid)
+        parts += (_varint(message_length), body, _PROJECT_ID_TAG, _varint(len(pid)), pid)
+    return b"".join(parts)
+
+
+class OtlpTraceInserter:
+    """Stores serialized `ExportTraceServiceRequest`s; ClickHouse maps their spans into `spans`."""
+
+    def __init__(self, client: Client, database: str) -> None:
+        self._client = client
+        self._table = f"{database}.{RAW_TABLE}"
+        self._settings = {
+            "format_schema": proto_schema(),
+            "format_schema_source": "string",
+            "format_schema_message_name": PROTO_MESSAGE,
+        }
+
+    def insert(self, requests: Sequence[tuple[str, bytes]], settings: dict[str, Any] | None = None) -> None:
+        """Store the spans of serialized ExportTraceServiceRequests, each (project_id, bytes); spans
+        breaking the OTLP id/time rules are skipped. Raises on store errors (caller retries the whole batch;
+        `settings` may carry insert_deduplication_token)."""
+        if not requests:
+            return
+        started = time.perf_counter()
+        query_settings: dict[str, Any] = {**self._settings, **(settings or {})}
+        if "insert_deduplication_token" in query_settings:
+            # the token reaches the spans table only through the view
+            query_settings["deduplicate_blocks_in_dependent_materialized_views"] = 1
+        try:
+            self._client.raw_insert(self._table, insert_block=frame(requests), fmt="Protobuf", settings=query_settings)
+        except Exception:
+            WRITER_INSERT_ERRORS.inc()
+            raise
+        elapsed = time.perf_counter() - started
+        WRITER_INSERT_SECONDS.observe(elapsed)
+        WRITER_INSERTED_BATCHES.inc()
+        logger.debug("inserted requests=%d seconds=%.4f", len(requests), elapsed)
