@@ -17,7 +17,6 @@ insert: the new view is created, then older ones are dropped (`install`).
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 from collections.abc import Sequence
 from importlib import resources
@@ -28,7 +27,7 @@ from clickhouse_connect.driver.client import Client
 from prela.collector import conventions as cv
 from prela.collector.mapping import SPAN_KINDS
 from prela.collector.pricing import PRICES
-from prela.model.span import MAX_COST_USD, SPAN_TYPES
+from prela.model.span import MAX_COST_USD, SPAN_COLUMNS, SPAN_TYPES
 from prela.model.timestamps import MAX_TIME_NS
 
 logger = logging.getLogger(__name__)
@@ -174,21 +173,61 @@ def py_float(text: str) -> str:
     return f"if(match({text}, {lit(_PY_FLOAT)}), toFloat64OrNull({cleaned}), NULL)"
 
 
+# --- staged columns ----------------------------------------------------------------------------
+
+
+class Plan:
+    """Columns computed in stages, each stage a SELECT over the one before.
+
+    ClickHouse inlines every alias of one SELECT into the expressions using it, so a value used ten
+    times is written ten times (and a lookup of a lookup explodes). A column here reads only columns
+    of earlier stages: each expression appears once in the query tree. Stage 0 is the per-span layer
+    (`otlp_spans_flat.sql`); `col` places an expression one stage after its latest dependency and
+    returns the name of its column (an identical expression is computed once).
+    """
+
+    def __init__(self, stage0: Sequence[str]) -> None:
+        self._stage: dict[str, int] = dict.fromkeys(stage0, 0)
+        self._by_expr: dict[str, str] = {}
+        self.stages: list[list[tuple[str, str]]] = []
+
+    def col(self, expr: str, *deps: str, name: str | None = None) -> str:
+        if name is None and expr in self._by_expr:
+            return self._by_expr[expr]
+        stage = 1 + max((self._stage[d] for d in deps), default=0)
+        name = name or f"c{len(self._stage)}"
+        if name in self._stage:
+            raise ValueError(f"column {name!r} defined twice")
+        self._stage[name] = stage
+        while len(self.stages) < stage:
+            self.stages.append([])
+        self.stages[stage - 1].append((name, expr))
+        self._by_expr.setdefault(expr, name)
+        return name
+
+
 # --- one attribute list as parallel arrays, and the lookups over them -------------------------
+
+_ARRAY_NAMES = ("k", "r", "n", "t", "j", "s", "x", "b", "f", "c", "keep")
 
 
 class AttributeArrays:
-    """The SQL of lookups into one attribute list split into arrays named `<p>_k`, `<p>_t`, …
+    """Lookups into one attribute list split into arrays named `<p>_k`, `<p>_t`, … (`columns`).
 
     Index 0 means absent: ClickHouse reads `arr[0]` as the element type's default (0, '', NULL),
-    which is what an absent key must read as.
+    which is what an absent key must read as. With a `plan`, lookups become staged columns; without
+    one (the resource: a few lookups), they are inline expressions.
     """
 
-    def __init__(self, prefix: str) -> None:
+    def __init__(self, prefix: str, plan: Plan | None = None) -> None:
         self.p = prefix
+        self.plan = plan
+
+    def names(self) -> list[str]:
+        return [f"{self.p}_{n}" for n in _ARRAY_NAMES]
 
     def columns(self, source: str) -> list[str]:
-        """SELECT items that build the arrays from the KeyValue array `source`."""
+        """SELECT items that build the arrays from the KeyValue array `source` (one layer)."""
         p = self.p
         v = "kv.value"
         s_of = (
@@ -196,17 +235,17 @@ class AttributeArrays:
             f"notEmpty({v}.bool_value), if({v}.bool_value[-1], 'True', 'False'), "
             f"notEmpty({v}.int_value), toString({v}.int_value[-1]), "
             f"notEmpty({v}.double_value), {py_repr_float(f'{v}.double_value[-1]')}, "
-            f"notEmpty({v}.bytes_value), base64Encode({v}.bytes_value[-1]), "
-            f"notEmpty({v}.array_value) OR notEmpty({v}.kvlist_value), {value_json(v)}, '')"
+            f"notEmpty({v}.bytes_value), base64Encode({v}.bytes_value[-1]), j)"
         )
         return [
             f"arrayMap(kv -> kv.key, {source}) AS {p}_k",
             f"arrayReverse({p}_k) AS {p}_r",
             f"length({p}_k) AS {p}_n",
             f"arrayMap(kv -> {type_code(v)}, {source}) AS {p}_t",
-            # Python's str(value) of scalars (str(True) == 'True', repr of floats); bytes as base64
-            f"arrayMap(kv -> {s_of}, {source}) AS {p}_s",
             f"arrayMap(kv -> {value_json(v)}, {source}) AS {p}_j",
+            # Python's str(value) of scalars (str(True) == 'True', repr of floats), bytes as base64;
+            # arrays and kvlists as JSON (Python would write its repr: a known difference)
+            f"arrayMap((kv, j) -> {s_of}, {source}, {p}_j) AS {p}_s",
             # `_text(value)`: strings and base64 as they are, anything else as JSON
             f"arrayMap((t, s, j) -> if(t IN ({T_STR}, {T_BYTES}), s, j), {p}_t, {p}_s, {p}_j) AS {p}_x",
             # Python truthiness of the value
@@ -223,16 +262,27 @@ class AttributeArrays:
             f"toUInt64({v}.int_value[-1]) + 1, 0), t IN ({T_DOUBLE}, {T_STR}, {T_BYTES}) AND isFinite(f) "
             f"AND f > -1 AND f < {_MAX_COUNT_PLUS_ONE}, toUInt64(trunc(f)) + 1, 0), {source}, {p}_t, {p}_f)"
             f" AS {p}_c",
+            f"{last_of_each_key(f'{p}_k')} AS {p}_keep",
         ]
 
-    def ix(self, key: str) -> str:
-        """SQL: 1-based index of the last `key`, 0 when absent."""
+    def object_json(self) -> str:
+        """The attributes as a JSON object, from the arrays (last duplicate wins)."""
         p = self.p
-        return f"if(indexOf({p}_r, {lit(key)}) = 0, 0, {p}_n + 1 - indexOf({p}_r, {lit(key)}))"
+        pairs = f"arrayMap((k, j) -> concat(toJSONString(k), ':', j), {p}_k, {p}_j)"
+        return f"concat('{{', arrayStringConcat(arrayFilter((pair, keep) -> keep, {pairs}, {p}_keep), ','), '}}')"
+
+    def _col(self, expr: str, *deps: str) -> str:
+        if self.plan is None:
+            return f"({expr})"
+        return self.plan.col(expr, *deps, *self.names())
 
     def ix_of(self, key_sql: str) -> str:
         p = self.p
         return f"if(indexOf({p}_r, {key_sql}) = 0, 0, {p}_n + 1 - indexOf({p}_r, {key_sql}))"
+
+    def ix(self, key: str) -> str:
+        """1-based index of the last `key`, 0 when absent."""
+        return self._col(self.ix_of(lit(key)))
 
     def at(self, array: str, index: str) -> str:
         return f"{self.p}_{array}[{index}]"
@@ -242,26 +292,29 @@ class AttributeArrays:
         return f"has({self.p}_k, {lit(key)})"
 
     def first(self, keys: Sequence[str]) -> str:
-        """SQL: index of `mapping._first(attrs, keys)`: the first key set and not "", else 0."""
+        """Index of `mapping._first(attrs, keys)`: the first key set and not "", else 0."""
         if not keys:
             return "0"
-        branches = []
-        for key in keys:
-            i = self.ix(key)
-            branches.append(
-                f"{self.at('t', i)} != {T_NONE} AND NOT ({self.at('t', i)} IN ({T_STR}, {T_BYTES}) "
-                f"AND {self.at('s', i)} = ''), {i}"
-            )
-        return f"multiIf({', '.join(branches)}, 0)"
+        indices = [self.ix(k) for k in keys]
+        branches = [
+            f"{self.at('t', i)} != {T_NONE} AND NOT ({self.at('t', i)} IN ({T_STR}, {T_BYTES}) "
+            f"AND {self.at('s', i)} = ''), {i}"
+            for i in indices
+        ]
+        return self._col(f"multiIf({', '.join(branches)}, 0)", *indices)
 
     def first_text(self, keys: Sequence[str]) -> str:
-        """SQL: `mapping._first_text`."""
-        return self.at("x", self.first(keys))
+        """`mapping._first_text`."""
+        first = self.first(keys)
+        return self._col(self.at("x", first), first)
 
-    def first_count_plus_one(self, keys: Sequence[str]) -> str:
-        """SQL: `mapping._first_int` + 1, 0 for None."""
-        branches = [f"{self.at('c', self.ix(k))} > 0, {self.at('c', self.ix(k))}" for k in keys]
-        return f"multiIf({', '.join(branches)}, toUInt64(0))" if branches else "toUInt64(0)"
+    def first_count(self, keys: Sequence[str]) -> str:
+        """`mapping._first_int` + 1, 0 for None."""
+        if not keys:
+            return "toUInt64(0)"
+        indices = [self.ix(k) for k in keys]
+        branches = [f"{self.at('c', i)} > 0, {self.at('c', i)}" for i in indices]
+        return self._col(f"multiIf({', '.join(branches)}, toUInt64(0))", *indices)
 
 
 def _as_float(x: str) -> str:
@@ -284,8 +337,11 @@ def _transform(value: str, table: dict[str, str]) -> str:
 
 def span_type_sql(a: AttributeArrays) -> str:
     """`mapping.span_type_of`: the first rule whose (string) value is known."""
+    plan = _plan(a)
     rules = []
+    deps = []
     i = a.ix(cv.PRELA_SPAN_TYPE)
+    deps.append(i)
     upper = f"upperUTF8({a.at('s', i)})"
     rules.append(f"{a.at('t', i)} = {T_STR} AND has({_lits(sorted(SPAN_TYPES))}, {upper}), {upper}")
     for key, table in (
@@ -295,11 +351,19 @@ def span_type_sql(a: AttributeArrays) -> str:
         (cv.LLM_REQUEST_TYPE, cv.LLM_REQUEST_TYPES),
     ):
         i = a.ix(key)
-        found = _transform(f"lowerUTF8({a.at('s', i)})", table)
-        rules.append(f"{a.at('t', i)} = {T_STR} AND {found} != '', {found}")
+        lowered = f"lowerUTF8({a.at('s', i)})"
+        found = plan.col(f"if({a.at('t', i)} = {T_STR}, {_transform(lowered, table)}, '')", i, *a.names())
+        deps.append(found)
+        rules.append(f"{found} != '', {found}")
     if cv.GEN_AI_MODEL_MARKERS:
         rules.append(" OR ".join(a.present(k) for k in cv.GEN_AI_MODEL_MARKERS) + ", 'LLM'")
-    return f"multiIf({', '.join(rules)}, 'CUSTOM')"
+    return plan.col(f"multiIf({', '.join(rules)}, 'CUSTOM')", *deps, *a.names(), name="span_type")
+
+
+def _plan(a: AttributeArrays) -> Plan:
+    if a.plan is None:
+        raise ValueError("span attributes need a plan")
+    return a.plan
 
 
 def _json_truthy(doc: str, member: str) -> str:
@@ -318,209 +382,275 @@ def _json_string(doc: str, member: str) -> str:
 
 def invocation_model_sql(a: AttributeArrays) -> str:
     """`mapping._invocation_model`: "model" (else "model_name") of the first parameters object."""
+    plan = _plan(a)
     found = []
     for key in cv.INVOCATION_PARAMETER_KEYS:
         i = a.ix(key)
         t, s = a.at("t", i), a.at("s", i)
-        doc = (
-            f"multiIf({t} IN ({T_STR}, {T_BYTES}) AND isValidJSON({s}), {s}, "
-            f"{t} = {T_KVLIST}, {a.at('j', i)}, '')"
+        doc = plan.col(
+            f"multiIf({t} IN ({T_STR}, {T_BYTES}) AND isValidJSON({s}), {s}, {t} = {T_KVLIST}, {a.at('j', i)}, '')",
+            i,
+            *a.names(),
         )
         model = f"if({_json_truthy(doc, 'model')}, {_json_string(doc, 'model')}, {_json_string(doc, 'model_name')})"
-        found.append(f"if(JSONType({doc}) = 'Object', {model}, '')")
+        found.append(plan.col(f"if(JSONType({doc}) = 'Object', {model}, '')", doc))
     if not found:
-        return "''"
-    return f"arrayFirst(m -> m != '', [{', '.join(found)}])"
+        return plan.col("''")
+    return plan.col(f"arrayFirst(m -> m != '', [{', '.join(found)}])", *found)
 
 
-def price_sql(model: str, input_tokens: str, output_tokens: str, cache_read: str, cache_write: str) -> str:
+def price_sql(plan: Plan, model: str, tokens: dict[str, str]) -> str:
     """`pricing.cost_usd`: the price table, exact name first, else the longest prefix at a boundary."""
     names = sorted(PRICES, key=len, reverse=True)
-    lower = f"lowerUTF8(replaceRegexpAll({model}, '^\\\\s+|\\\\s+$', ''))"
-    last = f"splitByChar('/', {lower})[-1]"
-    name = f"if(position({last}, 'anthropic.') > 0, substring({last}, position({last}, 'anthropic.') + 10), {last})"
+    lower = plan.col(f"lowerUTF8(replaceRegexpAll({model}, '^\\\\s+|\\\\s+$', ''))", model)
+    last = plan.col(f"splitByChar('/', {lower})[-1]", lower)
+    name = plan.col(
+        f"if(position({last}, 'anthropic.') > 0, substring({last}, position({last}, 'anthropic.') + 10), {last})",
+        last,
+    )
     keys = _lits(names)
-    index = (
+    index = plan.col(
         f"if(indexOf({keys}, {name}) > 0, indexOf({keys}, {name}), arrayFirstIndex(k -> startsWith({name}, k) "
-        f"AND length({name}) > length(k) AND position('-@:_', substring({name}, length(k) + 1, 1)) > 0, {keys}))"
+        f"AND length({name}) > length(k) AND position('-@:_', substring({name}, length(k) + 1, 1)) > 0, {keys}))",
+        name,
     )
 
-    def column(field: str) -> str:
+    def price(field: str) -> str:
         return "[" + ", ".join(repr(float(getattr(PRICES[n], field))) for n in names) + f"][{index}]"
 
-    cr = f"toInt128({cache_read})"
-    cw = f"toInt128({cache_write})"
-    uncached = f"greatest(toInt128(0), toInt128({input_tokens}) - {cr} - {cw})"
+    cr = f"toInt128({tokens['cache_read']})"
+    cw = f"toInt128({tokens['cache_write']})"
+    uncached = f"greatest(toInt128(0), toInt128({tokens['input']}) - {cr} - {cw})"
     total = (
-        f"toFloat64({uncached}) * {column('input')} + toFloat64({cr}) * {column('cache_read')} "
-        f"+ toFloat64({cw}) * {column('cache_write')} + toFloat64({output_tokens}) * {column('output')}"
+        f"toFloat64({uncached}) * {price('input')} + toFloat64({cr}) * {price('cache_read')} "
+        f"+ toFloat64({cw}) * {price('cache_write')} + toFloat64({tokens['output']}) * {price('output')}"
     )
-    return f"if({model} = '' OR {index} = 0, 0., round(({total}) * 1e-06, 12))"
+    return plan.col(
+        f"if({model} = '' OR {index} = 0, 0., round(({total}) * 1e-06, 12))", model, index, *tokens.values()
+    )
 
 
 def family_sql(a: AttributeArrays, family: tuple[str, str, tuple[str, ...]]) -> str:
     """`mapping._indexed_messages`: `<prefix>N.role/content` probed from 0; a family with a message
     lacking content (tool calls, multimodal parts) is scanned whole (`_scan_family`). '' if none."""
+    plan = _plan(a)
+    names = a.names()
     prefix, strip, probes = family
     p = a.p
 
     def key_at(i: str, member: str) -> str:
         return f"concat({lit(prefix)}, toString({i}), {lit('.' + strip + member)})"
 
-    contents = f"arrayMap(i -> {a.ix_of(key_at('i', 'content'))}, range(toUInt64({p}_n + 1)))"
-    missing = f"(arrayFirstIndex(c -> {p}_t[c] = {T_NONE}, {contents}) - 1)"
-    role_ix = a.ix_of(key_at("i", "role"))
-    role_at_missing = f"{p}_t[{a.ix_of(key_at(missing, 'role'))}] != {T_NONE}"
+    contents = plan.col(f"arrayMap(i -> {a.ix_of(key_at('i', 'content'))}, range(toUInt64({p}_n + 1)))", *names)
+    missing = plan.col(f"toUInt64(arrayFirstIndex(c -> {p}_t[c] = {T_NONE}, {contents}) - 1)", contents, *names)
     probed = " OR ".join(a.present(k) for k in probes) or "false"
-    scan = f"({role_at_missing} OR ({missing} = 0 AND ({probed})))"
+    scan = plan.col(
+        f"{p}_t[{a.ix_of(key_at(missing, 'role'))}] != {T_NONE} OR ({missing} = 0 AND ({probed}))", missing, *names
+    )
+    role_ix = a.ix_of(key_at("i", "role"))
     message = (
         f"if({p}_t[{role_ix}] != {T_NONE}, concat('{{\"role\":', {p}_j[{role_ix}], ',\"content\":', "
         f"{p}_j[{contents}[i + 1]], '}}'), concat('{{\"content\":', {p}_j[{contents}[i + 1]], '}}'))"
     )
-    probed_json = f"concat('[', arrayStringConcat(arrayMap(i -> {message}, range(toUInt64({missing}))), ','), ']')"
+    probed_json = f"concat('[', arrayStringConcat(arrayMap(i -> {message}, range({missing})), ','), ']')"
     # the full scan: every `<prefix><digits>.<member>` key, grouped by the number
     plen = len(prefix)
-    pattern = "^" + "".join("\\" + ch if not ch.isalnum() else ch for ch in prefix) + "[0-9]+\\."
-    keep = last_of_each_key(f"{p}_k")
-    selected = f"arrayFilter((i, kept) -> kept AND match({p}_k[i], {lit(pattern)}), arrayEnumerate({p}_k), {keep})"
-    number = f"toUInt64OrZero(substring({p}_k[i], {plen + 1}, position({p}_k[i], '.', {plen + 1}) - {plen + 1}))"
-    member_raw = f"substring({p}_k[i], position({p}_k[i], '.', {plen + 1}) + 1)"
+    pattern = "^" + "".join(ch if ch.isalnum() else "\\" + ch for ch in prefix) + "[0-9]+\\."
+    selected = plan.col(
+        f"if({scan}, arrayFilter((i, kept) -> kept AND match({p}_k[i], {lit(pattern)}), arrayEnumerate({p}_k), "
+        f"{p}_keep), [])",
+        scan,
+        *names,
+    )
+    dot = f"position({p}_k[i], '.', {plen + 1})"
+    number = f"toUInt64OrZero(substring({p}_k[i], {plen + 1}, {dot} - {plen + 1}))"
+    member_raw = f"substring({p}_k[i], {dot} + 1)"
     member = (
         f"if(startsWith({member_raw}, {lit(strip)}), substring({member_raw}, {len(strip) + 1}), {member_raw})"
         if strip
         else member_raw
     )
-    numbers = f"arrayMap(i -> {number}, {selected})"
-    pairs = f"arrayMap(i -> concat(toJSONString({member}), ':', {p}_j[i]), {selected})"
-    group = (
-        f"concat('{{', arrayStringConcat(arrayFilter((pair, n) -> n = g, {pairs}, {numbers}), ','), '}}')"
-    )
+    numbers = plan.col(f"arrayMap(i -> {number}, {selected})", selected, *names)
+    pairs = plan.col(f"arrayMap(i -> concat(toJSONString({member}), ':', {p}_j[i]), {selected})", selected, *names)
+    group = f"concat('{{', arrayStringConcat(arrayFilter((pair, n) -> n = g, {pairs}, {numbers}), ','), '}}')"
     scanned = f"concat('[', arrayStringConcat(arrayMap(g -> {group}, arraySort(arrayDistinct({numbers}))), ','), ']')"
-    return f"multiIf({scan}, {scanned}, {missing} > 0, {probed_json}, '')"
+    return plan.col(
+        f"multiIf({scan}, {scanned}, {missing} > 0, {probed_json}, '')", scan, missing, numbers, pairs, contents, *names
+    )
 
 
 def _maybe_json(a: AttributeArrays, i: str) -> str:
-    """SQL: JSON text of `mapping._maybe_json(value)`: a string that parses as JSON is that JSON."""
+    """JSON text of `mapping._maybe_json(value)`: a string that parses as JSON is that JSON."""
     t, s = a.at("t", i), a.at("s", i)
-    return f"multiIf({t} IN ({T_STR}, {T_BYTES}), if(isValidJSON({s}), {s}, toJSONString({s})), {a.at('j', i)})"
+    return _plan(a).col(
+        f"multiIf({t} IN ({T_STR}, {T_BYTES}), if(isValidJSON({s}), {s}, toJSONString({s})), {a.at('j', i)})",
+        i,
+        *a.names(),
+    )
 
 
 def gen_ai_input_sql(a: AttributeArrays) -> str:
     """`mapping._gen_ai_input`: input messages, led by the system instructions; NULL when neither."""
+    plan = _plan(a)
     mi, si = a.ix(cv.GEN_AI_INPUT_MESSAGES), a.ix(cv.GEN_AI_SYSTEM_INSTRUCTIONS)
     parts = _maybe_json(a, si)
-    parts_list = f"if(JSONType({parts}) = 'Array', {parts}, concat('[{{\"type\":\"text\",\"content\":', {parts}, '}}]'))"
+    parts_list = plan.col(
+        f"if(JSONType({parts}) = 'Array', {parts}, concat('[{{\"type\":\"text\",\"content\":', {parts}, '}}]'))",
+        parts,
+    )
     messages = _maybe_json(a, mi)
     inner = f"trimBoth(replaceRegexpAll({messages}, '^\\\\s*\\\\[|\\\\]\\\\s*$', ''))"
-    tail = f"multiIf({a.at('t', mi)} = {T_NONE}, '', JSONType({messages}) = 'Array', {inner}, {messages})"
+    tail = plan.col(
+        f"multiIf({a.at('t', mi)} = {T_NONE}, '', JSONType({messages}) = 'Array', {inner}, {messages})",
+        messages,
+        mi,
+        *a.names(),
+    )
     combined = (
         f"concat('[{{\"role\":\"system\",\"parts\":', {parts_list}, '}}', "
         f"if({tail} != '', concat(',', {tail}), ''), ']')"
     )
-    return (
-        f"multiIf({a.at('t', si)} != {T_NONE}, {combined}, {a.at('t', mi)} != {T_NONE}, "
-        f"{a.at('x', mi)}, NULL)"
+    return plan.col(
+        f"multiIf({a.at('t', si)} != {T_NONE}, {combined}, {a.at('t', mi)} != {T_NONE}, {a.at('x', mi)}, NULL)",
+        parts_list,
+        tail,
+        mi,
+        si,
+        *a.names(),
     )
 
 
 def _event_text(event_name: str, attribute: str) -> str:
     """SQL: `_text` of `attribute` of the first `event_name` span event that has it non-empty."""
     texts = f"arrayMap(kv -> {value_text('kv.value')}, arrayFilter(kv -> kv.key = {lit(attribute)}, e.attributes))"
-    return (
-        f"arrayFirst(x -> x != '', arrayMap(e -> if(e.name = {lit(event_name)}, {texts}[-1], ''), sp_events))"
-    )
+    return f"arrayFirst(x -> x != '', arrayMap(e -> if(e.name = {lit(event_name)}, {texts}[-1], ''), sp_events))"
 
 
 def content_sql(
-    a: AttributeArrays, whole: str, families: Sequence[tuple[str, str, tuple[str, ...]]], value_keys: Sequence[str]
+    a: AttributeArrays,
+    whole: str,
+    families: Sequence[tuple[str, str, tuple[str, ...]]],
+    value_keys: Sequence[str],
+    event: tuple[str, str],
+    name: str,
 ) -> str:
-    """`mapping._content`: whole messages, else the first indexed family, else the first value key."""
-    found = [f"nullIf({family_sql(a, f)}, '')" for f in families]
-    return f"coalesce({', '.join([whole, *found, a.first_text(value_keys)])})"
+    """`mapping._content`: whole messages, else the first indexed family, else the first value key;
+    then the deprecated content span event."""
+    plan = _plan(a)
+    found = [family_sql(a, f) for f in families]
+    text = a.first_text(value_keys)
+    candidates = [whole, *(f"nullIf({f}, '')" for f in found), text]
+    content = plan.col(f"coalesce({', '.join(candidates)})", whole, *found, text)
+    return plan.col(f"if({content} = '', {_event_text(*event)}, {content})", content, "sp_events", name=name)
 
 
-def span_select_items(a: AttributeArrays) -> list[tuple[str, str]]:
-    """(column, SQL) of every spans column, in the table's order."""
+def span_columns(plan: Plan, a: AttributeArrays) -> None:
+    """Every spans column as a named column of `plan`."""
+    names = a.names()
+    col = plan.col
+    col("lower(hex(sp_trace_id))", name="trace_id")
+    col("lower(hex(sp_span_id))", name="span_id")
+    col("lower(hex(sp_parent_span_id))", name="parent_span_id")
+    col("sp_trace_state", name="trace_state")
+    col("sp_name", name="name")
+    span_type_sql(a)
     kinds = _lits(SPAN_KINDS)
+    col(f"if(sp_kind >= 0 AND sp_kind < {len(SPAN_KINDS)}, {kinds}[sp_kind + 1], 'UNSPECIFIED')", name="kind")
+    col("fromUnixTimestamp64Nano(toInt64(sp_start))", name="started_at")
+    col("fromUnixTimestamp64Nano(toInt64(sp_end))", name="ended_at")
+    col("if(sp_end > sp_start, sp_end - sp_start, 0)", name="duration_ns")
+    col(f"if(sp_status_code = {_STATUS_CODE_ERROR}, 'ERROR', 'SUCCESS')", name="status")
+    col("sp_status_message", name="status_message")
+    col(a.object_json(), *names, name="attributes")
+    col(_events_json(), name="events")
+    col(_links_json(), name="links")
+
+    provider = a.first(cv.PROVIDER_KEYS)
+    col(f"lowerUTF8({a.at('s', provider)})", provider, *names, name="provider")
     requested = a.first(cv.REQUEST_MODEL_KEYS)
     response = a.first(cv.RESPONSE_MODEL_KEYS)
     generic = a.first(cv.GENERIC_MODEL_KEYS)
-    request_model = f"if({requested} > 0, {a.at('s', requested)}, {invocation_model_sql(a)})"
-    chosen = f"if({a.at('b', response)}, {response}, if({a.at('b', requested)}, {requested}, {generic}))"
-    model = f"if({chosen} > 0, {a.at('s', chosen)}, _request_model)"
-    input_c1 = a.first_count_plus_one(cv.INPUT_TOKEN_KEYS)
-    output_c1 = a.first_count_plus_one(cv.OUTPUT_TOKEN_KEYS)
-    total_c1 = a.first_count_plus_one(cv.TOTAL_TOKEN_KEYS)
+    invocation = invocation_model_sql(a)
+    request_model = col(
+        f"if({requested} > 0, {a.at('s', requested)}, {invocation})", requested, invocation, *names, name="request_model"
+    )
+    # `_first(response) or requested or _first(generic)`: Python truthiness picks
+    chosen = col(
+        f"if({a.at('b', response)}, {response}, if({a.at('b', requested)}, {requested}, {generic}))",
+        response,
+        requested,
+        generic,
+        *names,
+    )
+    model = col(f"if({chosen} > 0, {a.at('s', chosen)}, {request_model})", chosen, request_model, name="model")
 
-    def minus_one(c1: str) -> str:
-        return f"if({c1} > 0, {c1} - 1, toUInt64(0))"
+    def count(keys: Sequence[str], name: str) -> str:
+        c1 = a.first_count(keys)
+        return col(f"if({c1} > 0, {c1} - 1, toUInt64(0))", c1, name=name)
 
-    explicit = _as_float(a.at("f", a.first(cv.COST_TOTAL_KEYS)))
-    parts = [_as_float(a.at("f", a.ix(k))) for k in cv.COST_PART_KEYS]
-    parts_sum = " + ".join(f"coalesce({x}, 0.)" for x in parts)
+    tokens = {
+        "input": count(cv.INPUT_TOKEN_KEYS, "input_tokens"),
+        "output": count(cv.OUTPUT_TOKEN_KEYS, "output_tokens"),
+        "cache_read": count(cv.CACHE_READ_TOKEN_KEYS, "cache_read_tokens"),
+        "cache_write": count(cv.CACHE_WRITE_TOKEN_KEYS, "cache_write_tokens"),
+    }
+    count(cv.REASONING_TOKEN_KEYS, "reasoning_tokens")
+    total = a.first_count(cv.TOTAL_TOKEN_KEYS)
+    col(
+        f"if({total} > 0, {total} - 1, {tokens['input']} + {tokens['output']})",
+        total,
+        *tokens.values(),
+        name="total_tokens",
+    )
+
+    explicit_at = a.first(cv.COST_TOTAL_KEYS)
+    explicit = col(_as_float(a.at("f", explicit_at)), explicit_at, *names)
+    part_ix = [a.ix(k) for k in cv.COST_PART_KEYS]
+    parts = [col(_as_float(a.at("f", i)), i, *names) for i in part_ix]
+    parts_sum = " + ".join(f"coalesce({x}, 0.)" for x in parts) or "0."
     any_part = " OR ".join(f"{x} IS NOT NULL" for x in parts) or "false"
-    priced = price_sql(
-        "model", "_input_tokens", "_output_tokens", "_cache_read_tokens", "_cache_write_tokens"
+    priced = price_sql(plan, model, tokens)
+    cost = col(
+        f"coalesce({explicit}, if({any_part}, {parts_sum}, "
+        f"if({model} != '' AND ({tokens['input']} > 0 OR {tokens['output']} > 0), {priced}, 0.)))",
+        explicit,
+        *parts,
+        priced,
+        model,
+        *tokens.values(),
     )
-    cost = (
-        f"coalesce({explicit}, if({any_part}, {parts_sum or '0.'}, "
-        f"if(model != '' AND (_input_tokens > 0 OR _output_tokens > 0), {priced}, 0.)))"
-    )
-    # Decimal(18, 12) from the float as the Python writer does it: Decimal(str(x)), truncated
-    cost_decimal = f"toDecimal64OrZero(toString({cost}), 12)"
+    # Decimal(18, 12) from the float as the Python writer makes it: Decimal(str(x)), truncated
+    col(f"toDecimal64OrZero(toString({cost}), 12)", cost, name="cost_usd")
 
-    inputs = (cv.OPENLLMETRY_PROMPTS, cv.OPENINFERENCE_INPUT_MESSAGES)
-    outputs = (cv.OPENLLMETRY_COMPLETIONS, cv.OPENINFERENCE_OUTPUT_MESSAGES)
     out_i = a.ix(cv.GEN_AI_OUTPUT_MESSAGES)
-    whole_output = f"if({a.at('t', out_i)} != {T_NONE}, {a.at('x', out_i)}, NULL)"
-    input_text = content_sql(a, gen_ai_input_sql(a), inputs, cv.INPUT_VALUE_KEYS)
-    output_text = content_sql(a, whole_output, outputs, cv.OUTPUT_VALUE_KEYS)
-
-    return [
-        ("project_id", "project_id"),
-        ("trace_id", "lower(hex(sp_trace_id))"),
-        ("span_id", "lower(hex(sp_span_id))"),
-        ("parent_span_id", "lower(hex(sp_parent_span_id))"),
-        ("trace_state", "sp_trace_state"),
-        ("name", "sp_name"),
-        ("span_type", span_type_sql(a)),
-        ("kind", f"if(sp_kind >= 0 AND sp_kind < {len(SPAN_KINDS)}, {kinds}[sp_kind + 1], 'UNSPECIFIED')"),
-        ("service_name", "service_name"),
-        ("scope_name", "scope_name"),
-        ("scope_version", "scope_version"),
-        ("started_at", "fromUnixTimestamp64Nano(toInt64(sp_start))"),
-        ("ended_at", "fromUnixTimestamp64Nano(toInt64(sp_end))"),
-        ("duration_ns", "if(sp_end > sp_start, sp_end - sp_start, 0)"),
-        ("status", f"if(sp_status_code = {_STATUS_CODE_ERROR}, 'ERROR', 'SUCCESS')"),
-        ("status_message", "sp_status_message"),
-        ("attributes", object_json("sp_attributes")),
-        ("resource_attributes", "resource_attributes"),
-        ("scope_attributes", "scope_attributes"),
-        ("events", _events_json()),
-        ("links", _links_json()),
-        ("provider", f"lowerUTF8({a.at('s', a.first(cv.PROVIDER_KEYS))})"),
-        ("_request_model", request_model),
-        ("model", model),
-        ("request_model", "_request_model"),
-        ("_input_tokens", minus_one(input_c1)),
-        ("_output_tokens", minus_one(output_c1)),
-        ("input_tokens", "_input_tokens"),
-        ("output_tokens", "_output_tokens"),
-        ("total_tokens", f"if({total_c1} > 0, {total_c1} - 1, _input_tokens + _output_tokens)"),
-        ("_cache_read_tokens", minus_one(a.first_count_plus_one(cv.CACHE_READ_TOKEN_KEYS))),
-        ("_cache_write_tokens", minus_one(a.first_count_plus_one(cv.CACHE_WRITE_TOKEN_KEYS))),
-        ("cache_read_tokens", "_cache_read_tokens"),
-        ("cache_write_tokens", "_cache_write_tokens"),
-        ("reasoning_tokens", minus_one(a.first_count_plus_one(cv.REASONING_TOKEN_KEYS))),
-        ("cost_usd", cost_decimal),
-        ("_input", input_text),
-        ("_output", output_text),
-        ("input", f"if(_input = '', {_event_text(*cv.GEN_AI_PROMPT_EVENT)}, _input)"),
-        ("output", f"if(_output = '', {_event_text(*cv.GEN_AI_COMPLETION_EVENT)}, _output)"),
-        ("session_id", a.first_text(cv.SESSION_ID_KEYS)),
-        ("user_id", a.first_text(cv.USER_ID_KEYS)),
-        ("environment", f"if(resource_environment != '', resource_environment, {a.first_text(cv.ENVIRONMENT_KEYS)})"),
-    ]
+    whole_output = col(f"if({a.at('t', out_i)} != {T_NONE}, {a.at('x', out_i)}, NULL)", out_i, *names)
+    content_sql(
+        a,
+        gen_ai_input_sql(a),
+        (cv.OPENLLMETRY_PROMPTS, cv.OPENINFERENCE_INPUT_MESSAGES),
+        cv.INPUT_VALUE_KEYS,
+        cv.GEN_AI_PROMPT_EVENT,
+        "input",
+    )
+    content_sql(
+        a,
+        whole_output,
+        (cv.OPENLLMETRY_COMPLETIONS, cv.OPENINFERENCE_OUTPUT_MESSAGES),
+        cv.OUTPUT_VALUE_KEYS,
+        cv.GEN_AI_COMPLETION_EVENT,
+        "output",
+    )
+    session = a.first_text(cv.SESSION_ID_KEYS)
+    col(session, session, name="session_id")
+    user = a.first_text(cv.USER_ID_KEYS)
+    col(user, user, name="user_id")
+    environment = a.first_text(cv.ENVIRONMENT_KEYS)
+    col(
+        f"if(resource_environment != '', resource_environment, {environment})",
+        environment,
+        "resource_environment",
+        name="environment",
+    )
 
 
 def _events_json() -> str:
@@ -541,14 +671,21 @@ def _links_json() -> str:
 
 # --- the whole view --------------------------------------------------------------------------
 
+_STAGE0 = (
+    "project_id", "service_name", "resource_attributes", "resource_environment", "scope_name",
+    "scope_version", "scope_attributes", "sp_trace_id", "sp_span_id", "sp_parent_span_id",
+    "sp_trace_state", "sp_name", "sp_kind", "sp_start", "sp_end", "sp_status_code",
+    "sp_status_message", "sp_attributes", "sp_events", "sp_links",
+)  # fmt: skip
+
 
 def _indent(items: Sequence[str], spaces: int) -> str:
     pad = " " * spaces
     return ",\n".join(pad + item for item in items)
 
 
-def render_view(database: str, view: str) -> str:
-    """The CREATE MATERIALIZED VIEW statement of the view named `view`."""
+def render_select(database: str) -> str:
+    """The SELECT turning rows of `otlp_ingest` into rows of `spans` (every spans column, in order)."""
     span = AttributeArrays("a")
     resource = AttributeArrays("r")
     service = resource.ix(cv.SERVICE_NAME)
@@ -556,21 +693,37 @@ def render_view(database: str, view: str) -> str:
         *resource.columns("rs.resource.attributes"),
         f"if({resource.at('t', service)} = {T_STR} AND {resource.at('s', service)} != '', "
         f"{resource.at('s', service)}, {lit(cv.DEFAULT_SERVICE_NAME)}) AS service_name",
-        f"{object_json('rs.resource.attributes')} AS resource_attributes",
+        f"{resource.object_json()} AS resource_attributes",
         f"{resource.first_text(cv.ENVIRONMENT_KEYS)} AS resource_environment",
     ]
-    items = span_select_items(span)
-    columns = [f"{sql} AS {name}" for name, sql in items]
-    text = Template(_SQL.joinpath("otlp_spans_view.sql").read_text("utf-8")).substitute(
+    plan = Plan((*_STAGE0, *span.names()))
+    span.plan = plan
+    span_columns(plan, span)
+    query = Template(_SQL.joinpath("otlp_spans_flat.sql").read_text("utf-8")).substitute(
         database=database,
-        view=view,
-        span_columns=_indent(columns, 4),
         attribute_arrays=_indent(span.columns("sp.attributes"), 8),
         resource_columns=_indent(resource_columns, 16),
         scope_attributes=object_json("ss.scope.attributes"),
         max_time_ns=str(MAX_TIME_NS),
     )
-    return text
+    for number, stage in enumerate(plan.stages, start=1):
+        items = _indent([f"{expr} AS {name}" for name, expr in stage], 4)
+        query = f"-- stage {number}\nSELECT *,\n{items}\nFROM\n(\n{query}\n)"
+    return f"SELECT {', '.join(SPAN_TABLE_COLUMNS)}\nFROM\n(\n{query}\n)"
+
+
+# The spans columns the view fills, in the table's order (model/span.py; ingested_at is defaulted).
+SPAN_TABLE_COLUMNS: tuple[str, ...] = tuple(
+    {"started_at_ns": "started_at", "ended_at_ns": "ended_at"}.get(c, c) for c in SPAN_COLUMNS
+)
+
+
+def render_view(database: str, view: str) -> str:
+    """The CREATE MATERIALIZED VIEW statement of the view named `view`."""
+    return (
+        f"CREATE MATERIALIZED VIEW IF NOT EXISTS {database}.{view} TO {database}.spans\n"
+        f"AS {render_select(database)}"
+    )
 
 
 def view_name(database: str) -> str:
@@ -611,7 +764,7 @@ def install(client: Client, database: str) -> str:
 
 
 def convention_keys() -> set[str]:
-    """Every attribute key and value the conventions module holds (the render must use each)."""
+    """Every string the conventions module holds (keys, values; the render must use each)."""
     found: set[str] = set()
 
     def walk(value: object) -> None:
@@ -629,8 +782,3 @@ def convention_keys() -> set[str]:
         if name.isupper() and not name.startswith("PLAIN_"):
             walk(value)
     return found
-
-
-def price_table_json() -> str:
-    """The price table as the engine renders it (for tests and logs)."""
-    return json.dumps({k: list(v) for k, v in PRICES.items()}, sort_keys=True)
