@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 from collections.abc import Sequence
 from importlib import resources
 from string import Template
@@ -37,7 +38,7 @@ RAW_TABLE = "otlp_ingest"
 VIEW_PREFIX = "otlp_spans_mv_"
 PROTO_MESSAGE = "Req"
 # AnyValue nests by explicit levels (ClickHouse reads no recursive message); see the .proto.
-DEPTH = 4
+DEPTH = 5
 _STATUS_CODE_ERROR = 2
 _MAX_COUNT_PLUS_ONE = "9223372036854775808."  # counts are in [0, 2^63): a float below this truncates in range
 # Python's float() syntax (finite numbers): what `int(float(text))` and `float(text)` accept.
@@ -107,12 +108,23 @@ def value_json(v: str, level: int = 0) -> str:
         f"notEmpty({v}.double_value), {double_json(f'{v}.double_value[-1]')}",
     ]
     if level < DEPTH - 1:
-        x = f"x{level + 1}"
-        items = f"arrayMap({x} -> {value_json(x, level + 1)}, {v}.array_value[-1].values)"
-        parts += [
-            f"notEmpty({v}.array_value), concat('[', arrayStringConcat({items}, ','), ']')",
-            f"notEmpty({v}.kvlist_value), {object_json(f'{v}.kvlist_value[-1].values', level + 1)}",
-        ]
+        # The children of an array and of a kvlist are written by ONE copy of the next level's SQL
+        # (over both lists concatenated), bound once through a one-element arrayMap: the SQL grows
+        # linearly with the depth, not twice per level.
+        n = level + 1
+        arr, kvs = f"{v}.array_value[-1].values", f"{v}.kvlist_value[-1].values"
+        cj, na, kk = f"cj{n}", f"na{n}", f"kk{n}"
+        children = f"arrayMap(x{n} -> {value_json(f'x{n}', n)}, arrayConcat({arr}, arrayMap(p{n} -> p{n}.value, {kvs})))"
+        array_json = f"concat('[', arrayStringConcat(arraySlice({cj}, 1, {na}), ','), ']')"
+        pairs = f"arrayMap((k{n}, j{n}) -> concat(toJSONString(k{n}), ':', j{n}), {kk}, arraySlice({cj}, {na} + 1))"
+        kv_json = (
+            f"concat('{{', arrayStringConcat(arrayFilter((q{n}, m{n}) -> m{n}, {pairs}, {last_of_each_key(kk)}), ','), '}}')"
+        )
+        nested = (
+            f"arrayMap(({cj}, {na}, {kk}) -> if(notEmpty({v}.array_value), {array_json}, {kv_json}), "
+            f"[{children}], [length({arr})], [arrayMap(p{n} -> p{n}.key, {kvs})])[1]"
+        )
+        parts.append(f"notEmpty({v}.array_value) OR notEmpty({v}.kvlist_value), {nested}")
     parts.append(f"notEmpty({v}.bytes_value), concat('\"', base64Encode({v}.bytes_value[-1]), '\"')")
     return f"multiIf({', '.join(parts)}, 'null')"
 
@@ -179,44 +191,124 @@ def py_float(text: str) -> str:
 class Plan:
     """Columns computed in stages, each stage a SELECT over the one before.
 
-    ClickHouse inlines every alias of one SELECT into the expressions using it, so a value used ten
-    times is written ten times (and a lookup of a lookup explodes). A column here reads only columns
-    of earlier stages: each expression appears once in the query tree. Stage 0 is the per-span layer
-    (`otlp_spans_flat.sql`); `col` places an expression one stage after its latest dependency and
-    returns the name of its column (an identical expression is computed once).
+    ClickHouse inlines an alias into every expression using it, so a value used ten times is
+    analysed ten times (and a lookup of a lookup explodes); but each nested SELECT costs analysis
+    too. So a column lives in the SELECT of its dependencies when, inlined, it stays small
+    (`LIGHT` characters), else one SELECT later. Stage 0 is the per-span layer (`otlp_spans_flat.sql`);
+    `col` returns the name of the column (an identical expression is computed once).
     """
+
+    LIGHT = 1500
 
     def __init__(self, stage0: Sequence[str]) -> None:
         self._stage: dict[str, int] = dict.fromkeys(stage0, 0)
+        self._size: dict[str, int] = dict.fromkeys(stage0, 0)
+        self.deps: dict[str, frozenset[str]] = {}
         self._by_expr: dict[str, str] = {}
         self.stages: list[list[tuple[str, str]]] = []
 
-    def col(self, expr: str, *deps: str, name: str | None = None) -> str:
+    def _light(self, name: str) -> bool:
+        return self._stage[name] > 0 and self._size[name] <= self.LIGHT
+
+    def col(self, expr: str, *deps: str, name: str | None = None, heavy: bool = False) -> str:
         if name is None and expr in self._by_expr:
             return self._by_expr[expr]
-        stage = 1 + max((self._stage[d] for d in deps), default=0)
+        used = frozenset(d for d in deps if re.search(rf"\b{re.escape(d)}\b", expr))
+        size = len(expr) + sum(
+            len(re.findall(rf"\b{re.escape(d)}\b", expr)) * self._size[d] for d in used if self._light(d)
+        )
+        stage = max((self._stage[d] + (0 if self._light(d) else 1) for d in used), default=1)
         name = name or f"c{len(self._stage)}"
         if name in self._stage:
             raise ValueError(f"column {name!r} defined twice")
         self._stage[name] = stage
+        self._size[name] = self.LIGHT + 1 if heavy else size
+        self.deps[name] = used
         while len(self.stages) < stage:
             self.stages.append([])
         self.stages[stage - 1].append((name, expr))
         self._by_expr.setdefault(expr, name)
         return name
 
+    def hops(self, source: str, columns: Sequence[str]) -> list[str]:
+        """One SELECT per stage: the first over `source` (stage 0, a SELECT), each next over the
+        previous one's output (a table, `{prev}`); each passes on only what later stages use and
+        the last yields `columns`."""
+        needed = set(columns)
+        keep: list[set[str]] = []
+        for stage in reversed(self.stages):
+            keep.append(set(needed))
+            for name, _ in stage:
+                needed |= self.deps[name]
+            needed -= {name for name, _ in stage}
+        keep.reverse()
+        selects = []
+        for number, stage in enumerate(self.stages, start=1):
+            defined = {name for name, _ in stage}
+            passed = sorted(keep[number - 1] - defined)
+            items = _indent([*passed, *(f"{expr} AS {name}" for name, expr in stage)], 4)
+            origin = f"(\n{source}\n)" if number == 1 else "${prev}"
+            selects.append(f"SELECT\n{items}\nFROM {origin}")
+        selects[-1] = f"SELECT {', '.join(columns)}\nFROM\n(\n{selects[-1]}\n)"
+        return selects
+
 
 # --- one attribute list as parallel arrays, and the lookups over them -------------------------
 
-_ARRAY_NAMES = ("k", "r", "n", "t", "j", "s", "x", "b", "f", "c", "keep")
+_ARRAY_NAMES = ("k", "r", "n", "t", "j", "s", "x", "b", "f", "c", "keep", "len")
+# Every KeyValue list of a span, in this order: resource, scope, span, events', links'.
+_ALL_KEY_VALUES = (
+    "arrayConcat(r_source, scope_source, sp_attributes, arrayFlatten(arrayMap(e -> e.attributes, sp_events)), "
+    "arrayFlatten(arrayMap(l -> l.attributes, sp_links)))"
+)
+
+
+def add_values(plan: Plan) -> None:
+    """Stage 1: every attribute of a span (resource, scope, span, events, links) as flat arrays
+    `all_k` (key), `all_t` (type), `all_j` (JSON), `all_sv` (string / base64), `all_bv`, `all_iv`,
+    `all_dv` (scalars), `all_len` (children); the nested AnyValue SQL is analysed once, and only
+    here: later stages slice these arrays (`AttributeArrays.add_columns`)."""
+    col = plan.col
+    deep = ("r_source", "scope_source", "sp_attributes", "sp_events", "sp_links")
+    kvs = col(_ALL_KEY_VALUES, *deep, name="all_kv", heavy=True)
+    v = "kv.value"
+    for name, expr in (
+        ("k", "kv.key"),
+        ("t", type_code(v)),
+        ("j", value_json(v)),
+        ("sv", f"multiIf(notEmpty({v}.string_value), {v}.string_value[-1], notEmpty({v}.bytes_value), "
+               f"base64Encode({v}.bytes_value[-1]), '')"),
+        ("bv", f"{v}.bool_value[-1]"),
+        ("iv", f"{v}.int_value[-1]"),
+        ("dv", f"{v}.double_value[-1]"),
+        ("len", f"length({v}.array_value[1].values) + length({v}.kvlist_value[1].values)"),
+    ):  # fmt: skip
+        col(f"arrayMap(kv -> {expr}, {kvs})", kvs, name=f"all_{name}", heavy=True)
+    for name, expr in (
+        ("g_r", "length(r_source)"),
+        ("g_s", "length(scope_source)"),
+        ("g_a", "length(sp_attributes)"),
+        ("ev_n", "arrayMap(e -> length(e.attributes), sp_events)"),
+        ("ev_names", "arrayMap(e -> e.name, sp_events)"),
+        ("ev_times", "arrayMap(e -> e.time_unix_nano, sp_events)"),
+        ("ln_n", "arrayMap(l -> length(l.attributes), sp_links)"),
+        ("ln_ids", "arrayMap(l -> (lower(hex(l.trace_id)), lower(hex(l.span_id)), l.trace_state), sp_links)"),
+    ):
+        col(expr, *deep, name=name, heavy=True)
+
+
+def _object(keys: str, values: str) -> str:
+    """SQL: a JSON object of keys and JSON values (last duplicate key wins)."""
+    pairs = f"arrayMap((ok, oj) -> concat(toJSONString(ok), ':', oj), {keys}, {values})"
+    return f"concat('{{', arrayStringConcat(arrayFilter((op, om) -> om, {pairs}, {last_of_each_key(keys)}), ','), '}}')"
+
 
 
 class AttributeArrays:
     """Lookups into one attribute list split into arrays named `<p>_k`, `<p>_t`, … (`columns`).
 
     Index 0 means absent: ClickHouse reads `arr[0]` as the element type's default (0, '', NULL),
-    which is what an absent key must read as. With a `plan`, lookups become staged columns; without
-    one (the resource: a few lookups), they are inline expressions.
+    which is what an absent key must read as. Lookups are staged columns of the plan.
     """
 
     def __init__(self, prefix: str, plan: Plan | None = None) -> None:
@@ -226,44 +318,49 @@ class AttributeArrays:
     def names(self) -> list[str]:
         return [f"{self.p}_{n}" for n in _ARRAY_NAMES]
 
-    def columns(self, source: str) -> list[str]:
-        """SELECT items that build the arrays from the KeyValue array `source` (one layer)."""
-        p = self.p
-        v = "kv.value"
-        s_of = (
-            f"multiIf(notEmpty({v}.string_value), {v}.string_value[-1], "
-            f"notEmpty({v}.bool_value), if({v}.bool_value[-1], 'True', 'False'), "
-            f"notEmpty({v}.int_value), toString({v}.int_value[-1]), "
-            f"notEmpty({v}.double_value), {py_repr_float(f'{v}.double_value[-1]')}, "
-            f"notEmpty({v}.bytes_value), base64Encode({v}.bytes_value[-1]), j)"
-        )
-        return [
-            f"arrayMap(kv -> kv.key, {source}) AS {p}_k",
-            f"arrayReverse({p}_k) AS {p}_r",
-            f"length({p}_k) AS {p}_n",
-            f"arrayMap(kv -> {type_code(v)}, {source}) AS {p}_t",
-            f"arrayMap(kv -> {value_json(v)}, {source}) AS {p}_j",
-            # Python's str(value) of scalars (str(True) == 'True', repr of floats), bytes as base64;
-            # arrays and kvlists as JSON (Python would write its repr: a known difference)
-            f"arrayMap((kv, j) -> {s_of}, {source}, {p}_j) AS {p}_s",
-            # `_text(value)`: strings and base64 as they are, anything else as JSON
-            f"arrayMap((t, s, j) -> if(t IN ({T_STR}, {T_BYTES}), s, j), {p}_t, {p}_s, {p}_j) AS {p}_x",
-            # Python truthiness of the value
-            f"arrayMap((kv, t, s) -> multiIf(t IN ({T_STR}, {T_BYTES}), s != '', t = {T_BOOL}, "
-            f"{v}.bool_value[-1], t = {T_INT}, {v}.int_value[-1] != 0, t = {T_DOUBLE}, "
-            f"{v}.double_value[-1] != 0, t = {T_ARRAY}, notEmpty({v}.array_value[1].values), "
-            f"t = {T_KVLIST}, notEmpty({v}.kvlist_value[1].values), false), {source}, {p}_t, {p}_s) AS {p}_b",
-            # float(value) as `_as_float` reads it (bool and structures: NULL)
-            f"arrayMap((kv, t, s) -> multiIf(t = {T_INT}, toFloat64({v}.int_value[-1]), t = {T_DOUBLE}, "
-            f"{v}.double_value[-1], t IN ({T_STR}, {T_BYTES}), {py_float('s')}, NULL), {source}, {p}_t, {p}_s)"
-            f" AS {p}_f",
-            # `_first_int`: a count in [0, 2^63) plus one, 0 when the value is no count
-            f"arrayMap((kv, t, f) -> multiIf(t = {T_INT}, if({v}.int_value[-1] >= 0, "
-            f"toUInt64({v}.int_value[-1]) + 1, 0), t IN ({T_DOUBLE}, {T_STR}, {T_BYTES}) AND isFinite(f) "
-            f"AND f > -1 AND f < {_MAX_COUNT_PLUS_ONE}, toUInt64(trunc(f)) + 1, 0), {source}, {p}_t, {p}_f)"
-            f" AS {p}_c",
-            f"{last_of_each_key(f'{p}_k')} AS {p}_keep",
-        ]
+    def add_columns(self, offset: str, length: str, *deps: str) -> None:
+        """Stage the arrays: the slice [offset, offset + length) of the `all_*` arrays (`add_values`);
+        `deps` are the columns the two expressions read."""
+        p, col = self.p, _plan(self).col
+        for n in ("k", "t", "j", "sv", "bv", "iv", "dv", "len"):
+            col(f"arraySlice(all_{n}, {offset}, {length})", f"all_{n}", *deps, name=f"{p}_{n}")
+        col(f"arrayReverse({p}_k)", f"{p}_k", name=f"{p}_r")
+        col(f"length({p}_k)", f"{p}_k", name=f"{p}_n")
+        col(last_of_each_key(f"{p}_k"), f"{p}_k", name=f"{p}_keep")
+        t, sv, bv, iv, dv, j = (f"{p}_{n}" for n in ("t", "sv", "bv", "iv", "dv", "j"))
+        # Python's str(value) of scalars (str(True) == 'True', repr of floats), bytes as base64;
+        # arrays and kvlists as JSON (Python would write its repr: a known difference)
+        col(
+            f"arrayMap((t, sv, bv, iv, dv, j) -> multiIf(t IN ({T_STR}, {T_BYTES}), sv, t = {T_BOOL}, "
+            f"if(bv, 'True', 'False'), t = {T_INT}, toString(iv), t = {T_DOUBLE}, {py_repr_float('dv')}, "
+            f"t = {T_NONE}, '', j), {t}, {sv}, {bv}, {iv}, {dv}, {j})",
+            t, sv, bv, iv, dv, j, name=f"{p}_s",
+        )  # fmt: skip
+        # `_text(value)`: strings and base64 as they are, anything else as JSON
+        col(
+            f"arrayMap((t, s, j) -> if(t IN ({T_STR}, {T_BYTES}), s, j), {t}, {p}_s, {j})",
+            t, f"{p}_s", j, name=f"{p}_x",
+        )  # fmt: skip
+        # Python truthiness of the value
+        col(
+            f"arrayMap((t, s, bv, iv, dv, n) -> multiIf(t IN ({T_STR}, {T_BYTES}), s != '', t = {T_BOOL}, bv, "
+            f"t = {T_INT}, iv != 0, t = {T_DOUBLE}, dv != 0, t IN ({T_ARRAY}, {T_KVLIST}), n > 0, false), "
+            f"{t}, {p}_s, {bv}, {iv}, {dv}, {p}_len)",
+            t, f"{p}_s", bv, iv, dv, f"{p}_len", name=f"{p}_b",
+        )  # fmt: skip
+        # float(value) as `_as_float` reads it (bool and structures: NULL)
+        col(
+            f"arrayMap((t, s, iv, dv) -> multiIf(t = {T_INT}, toFloat64(iv), t = {T_DOUBLE}, dv, "
+            f"t IN ({T_STR}, {T_BYTES}), {py_float('s')}, NULL), {t}, {p}_s, {iv}, {dv})",
+            t, f"{p}_s", iv, dv, name=f"{p}_f",
+        )  # fmt: skip
+        # `_first_int`: a count in [0, 2^63) plus one, 0 when the value is no count
+        col(
+            f"arrayMap((t, iv, f) -> multiIf(t = {T_INT}, if(iv >= 0, toUInt64(iv) + 1, 0), "
+            f"t IN ({T_DOUBLE}, {T_STR}, {T_BYTES}) AND isFinite(f) AND f > -1 AND f < {_MAX_COUNT_PLUS_ONE}, "
+            f"toUInt64(trunc(f)) + 1, 0), {t}, {iv}, {p}_f)",
+            t, iv, f"{p}_f", name=f"{p}_c",
+        )  # fmt: skip
 
     def object_json(self) -> str:
         """The attributes as a JSON object, from the arrays (last duplicate wins)."""
@@ -272,9 +369,7 @@ class AttributeArrays:
         return f"concat('{{', arrayStringConcat(arrayFilter((pair, keep) -> keep, {pairs}, {p}_keep), ','), '}}')"
 
     def _col(self, expr: str, *deps: str) -> str:
-        if self.plan is None:
-            return f"({expr})"
-        return self.plan.col(expr, *deps, *self.names())
+        return _plan(self).col(expr, *deps, *self.names())
 
     def ix_of(self, key_sql: str) -> str:
         p = self.p
@@ -521,9 +616,17 @@ def gen_ai_input_sql(a: AttributeArrays) -> str:
 
 
 def _event_text(event_name: str, attribute: str) -> str:
-    """SQL: `_text` of `attribute` of the first `event_name` span event that has it non-empty."""
-    texts = f"arrayMap(kv -> {value_text('kv.value')}, arrayFilter(kv -> kv.key = {lit(attribute)}, e.attributes))"
-    return f"arrayFirst(x -> x != '', arrayMap(e -> if(e.name = {lit(event_name)}, {texts}[-1], ''), sp_events))"
+    """SQL: `_text` of `attribute` of the first `event_name` span event having it non-empty (read
+    from the events JSON: a JSON string is its text, null nothing, anything else its JSON)."""
+    path = f"e, 'attributes', {lit(attribute)}"
+    text = (
+        f"multiIf(JSONType({path}) = 'String', JSONExtractString({path}), JSONType({path}) = 'Null', '', "
+        f"JSONExtractRaw({path}))"
+    )
+    return (
+        f"arrayFirst(x -> x != '', arrayMap(e -> if(JSONExtractString(e, 'name') = {lit(event_name)}, {text}, ''), "
+        "JSONExtractArrayRaw(events)))"
+    )
 
 
 def content_sql(
@@ -541,7 +644,8 @@ def content_sql(
     text = a.first_text(value_keys)
     candidates = [whole, *(f"nullIf({f}, '')" for f in found), text]
     content = plan.col(f"coalesce({', '.join(candidates)})", whole, *found, text)
-    return plan.col(f"if({content} = '', {_event_text(*event)}, {content})", content, "sp_events", name=name)
+    from_event = plan.col(_event_text(*event), "events")
+    return plan.col(f"if({content} = '', {from_event}, {content})", content, from_event, name=name)
 
 
 def span_columns(plan: Plan, a: AttributeArrays) -> None:
@@ -562,8 +666,10 @@ def span_columns(plan: Plan, a: AttributeArrays) -> None:
     col(f"if(sp_status_code = {_STATUS_CODE_ERROR}, 'ERROR', 'SUCCESS')", name="status")
     col("sp_status_message", name="status_message")
     col(a.object_json(), *names, name="attributes")
-    col(_events_json(), name="events")
-    col(_links_json(), name="links")
+    scope_k = col("arraySlice(all_k, g_r + 1, g_s)", "all_k", "g_r", "g_s")
+    scope_j = col("arraySlice(all_j, g_r + 1, g_s)", "all_j", "g_r", "g_s")
+    col(_object(scope_k, scope_j), scope_k, scope_j, name="scope_attributes")
+    add_events_and_links(plan)
 
     provider = a.first(cv.PROVIDER_KEYS)
     col(f"lowerUTF8({a.at('s', provider)})", provider, *names, name="provider")
@@ -653,27 +759,41 @@ def span_columns(plan: Plan, a: AttributeArrays) -> None:
     )
 
 
-def _events_json() -> str:
+def add_events_and_links(plan: Plan) -> None:
+    """The `events` and `links` JSON columns, from the event/link slices of the `all_*` arrays."""
+    col = plan.col
+    events_at = col("g_r + g_s + g_a + 1", "g_r", "g_s", "g_a")
+    events_k = col(f"arraySlice(all_k, {events_at}, arraySum(ev_n))", "all_k", events_at, "ev_n")
+    events_j = col(f"arraySlice(all_j, {events_at}, arraySum(ev_n))", "all_j", events_at, "ev_n")
+    starts = col("arrayMap((c, n) -> c - n + 1, arrayCumSum(ev_n), ev_n)", "ev_n")
+    attributes = _object(f"arraySlice({events_k}, st, n)", f"arraySlice({events_j}, st, n)")
     item = (
-        "concat('{\"name\":', toJSONString(e.name), ',\"time_unix_nano\":', toString(e.time_unix_nano), "
-        f"',\"attributes\":', {object_json('e.attributes')}, '}}')"
+        "concat('{\"name\":', toJSONString(name), ',\"time_unix_nano\":', toString(time), "
+        f"',\"attributes\":', {attributes}, '}}')"
     )
-    return f"concat('[', arrayStringConcat(arrayMap(e -> {item}, sp_events), ','), ']')"
-
-
-def _links_json() -> str:
+    col(
+        f"concat('[', arrayStringConcat(arrayMap((name, time, st, n) -> {item}, ev_names, ev_times, {starts}, ev_n), ','), ']')",
+        events_k, events_j, starts, "ev_names", "ev_times", "ev_n", name="events",
+    )  # fmt: skip
+    links_at = col("g_r + g_s + g_a + arraySum(ev_n) + 1", "g_r", "g_s", "g_a", "ev_n")
+    links_k = col(f"arraySlice(all_k, {links_at}, arraySum(ln_n))", "all_k", links_at, "ln_n")
+    links_j = col(f"arraySlice(all_j, {links_at}, arraySum(ln_n))", "all_j", links_at, "ln_n")
+    link_starts = col("arrayMap((c, n) -> c - n + 1, arrayCumSum(ln_n), ln_n)", "ln_n")
+    attributes = _object(f"arraySlice({links_k}, st, n)", f"arraySlice({links_j}, st, n)")
     item = (
-        "concat('{\"trace_id\":\"', lower(hex(l.trace_id)), '\",\"span_id\":\"', lower(hex(l.span_id)), "
-        f"'\",\"trace_state\":', toJSONString(l.trace_state), ',\"attributes\":', {object_json('l.attributes')}, '}}')"
+        "concat('{\"trace_id\":\"', ids.1, '\",\"span_id\":\"', ids.2, '\",\"trace_state\":', "
+        f"toJSONString(ids.3), ',\"attributes\":', {attributes}, '}}')"
     )
-    return f"concat('[', arrayStringConcat(arrayMap(l -> {item}, sp_links), ','), ']')"
+    col(
+        f"concat('[', arrayStringConcat(arrayMap((ids, st, n) -> {item}, ln_ids, {link_starts}, ln_n), ','), ']')",
+        links_k, links_j, link_starts, "ln_ids", "ln_n", name="links",
+    )  # fmt: skip
 
 
 # --- the whole view --------------------------------------------------------------------------
 
 _STAGE0 = (
-    "project_id", "service_name", "resource_attributes", "resource_environment", "scope_name",
-    "scope_version", "scope_attributes", "sp_trace_id", "sp_span_id", "sp_parent_span_id",
+    "project_id", "r_source", "scope_name", "scope_version", "scope_source", "sp_trace_id", "sp_span_id", "sp_parent_span_id",
     "sp_trace_state", "sp_name", "sp_kind", "sp_start", "sp_end", "sp_status_code",
     "sp_status_message", "sp_attributes", "sp_events", "sp_links",
 )  # fmt: skip
@@ -684,32 +804,33 @@ def _indent(items: Sequence[str], spaces: int) -> str:
     return ",\n".join(pad + item for item in items)
 
 
-def render_select(database: str) -> str:
-    """The SELECT turning rows of `otlp_ingest` into rows of `spans` (every spans column, in order)."""
-    span = AttributeArrays("a")
-    resource = AttributeArrays("r")
+def render_chain(database: str) -> list[str]:
+    """The SELECTs from `otlp_ingest` to `spans`, each over the previous one's table (`${prev}`).
+
+    One materialized view per step instead of one view of nested SELECTs: ClickHouse analyses a
+    view's query at every insert, and the cost of each nested SELECT grows with everything below
+    it; a chain of views analyses each step alone.
+    """
+    plan = Plan(_STAGE0)
+    add_values(plan)
+    resource = AttributeArrays("r", plan)
+    resource.add_columns("1", "g_r", "g_r")
     service = resource.ix(cv.SERVICE_NAME)
-    resource_columns = [
-        *resource.columns("rs.resource.attributes"),
+    plan.col(
         f"if({resource.at('t', service)} = {T_STR} AND {resource.at('s', service)} != '', "
-        f"{resource.at('s', service)}, {lit(cv.DEFAULT_SERVICE_NAME)}) AS service_name",
-        f"{resource.object_json()} AS resource_attributes",
-        f"{resource.first_text(cv.ENVIRONMENT_KEYS)} AS resource_environment",
-    ]
-    plan = Plan((*_STAGE0, *span.names()))
-    span.plan = plan
+        f"{resource.at('s', service)}, {lit(cv.DEFAULT_SERVICE_NAME)})",
+        service, *resource.names(), name="service_name",
+    )  # fmt: skip
+    plan.col(resource.object_json(), *resource.names(), name="resource_attributes")
+    environment = resource.first_text(cv.ENVIRONMENT_KEYS)
+    plan.col(environment, environment, name="resource_environment")
+    span = AttributeArrays("a", plan)
+    span.add_columns("g_r + g_s + 1", "g_a", "g_r", "g_s", "g_a")
     span_columns(plan, span)
-    query = Template(_SQL.joinpath("otlp_spans_flat.sql").read_text("utf-8")).substitute(
-        database=database,
-        attribute_arrays=_indent(span.columns("sp.attributes"), 8),
-        resource_columns=_indent(resource_columns, 16),
-        scope_attributes=object_json("ss.scope.attributes"),
-        max_time_ns=str(MAX_TIME_NS),
+    flat = Template(_SQL.joinpath("otlp_spans_flat.sql").read_text("utf-8")).substitute(
+        database=database, max_time_ns=str(MAX_TIME_NS)
     )
-    for number, stage in enumerate(plan.stages, start=1):
-        items = _indent([f"{expr} AS {name}" for name, expr in stage], 4)
-        query = f"-- stage {number}\nSELECT *,\n{items}\nFROM\n(\n{query}\n)"
-    return f"SELECT {', '.join(SPAN_TABLE_COLUMNS)}\nFROM\n(\n{query}\n)"
+    return plan.hops(flat, SPAN_TABLE_COLUMNS)
 
 
 # The spans columns the view fills, in the table's order (model/span.py; ingested_at is defaulted).
@@ -718,18 +839,35 @@ SPAN_TABLE_COLUMNS: tuple[str, ...] = tuple(
 )
 
 
-def render_view(database: str, view: str) -> str:
-    """The CREATE MATERIALIZED VIEW statement of the view named `view`."""
-    return (
-        f"CREATE MATERIALIZED VIEW IF NOT EXISTS {database}.{view} TO {database}.spans\n"
-        f"AS {render_select(database)}"
-    )
+def version(database: str) -> str:
+    """A hash of the rendered chain: a changed mapping is a new chain of views."""
+    return hashlib.sha256("\n;\n".join(render_chain(database)).encode()).hexdigest()[:16]
 
 
 def view_name(database: str) -> str:
-    """`otlp_spans_mv_<hash of the rendered SQL>`: a changed mapping is a new view."""
-    digest = hashlib.sha256(render_view(database, VIEW_PREFIX).encode()).hexdigest()[:16]
-    return VIEW_PREFIX + digest
+    """`otlp_spans_mv_<version>`: the chain's head, the view on `otlp_ingest`."""
+    return VIEW_PREFIX + version(database)
+
+
+def chain_statements(database: str) -> list[str]:
+    """CREATE statements of this release's chain, in an order safe while writers insert: the step
+    tables first, then the views from the last (into spans) to the head (on otlp_ingest), so no
+    insert enters a chain that does not reach spans."""
+    tag = version(database)
+    selects = render_chain(database)
+    tables = [RAW_TABLE, *(f"otlp_{tag}_{n}" for n in range(1, len(selects))), "spans"]
+    steps = [Template(sql).safe_substitute(prev=f"{database}.{tables[n]}") for n, sql in enumerate(selects)]
+    statements = [
+        f"CREATE TABLE IF NOT EXISTS {database}.{tables[n + 1]} ENGINE = Null AS\n{steps[n]}"
+        for n in range(len(steps) - 1)
+    ]
+    views = [VIEW_PREFIX + tag if n == 0 else f"otlp_{tag}_mv_{n}" for n in range(len(steps))]
+    for n in reversed(range(len(steps))):
+        statements.append(
+            f"CREATE MATERIALIZED VIEW IF NOT EXISTS {database}.{views[n]} TO {database}.{tables[n + 1]}\n"
+            f"AS {steps[n]}"
+        )
+    return statements
 
 
 def render_raw_table(database: str) -> str:
@@ -739,28 +877,41 @@ def render_raw_table(database: str) -> str:
 
 
 def install(client: Client, database: str) -> str:
-    """Create the raw table and this release's view, then drop views of other mappings.
+    """Create the raw table and this release's chain of views, then drop the chains of other
+    mappings; returns the head view's name.
 
-    Safe while writers insert: the new view exists before any old one goes (for a moment both map
-    an insert; the spans table's ReplacingMergeTree folds the copies). Of views created concurrently
-    by different releases, only those older than ours are dropped, so at least one always remains.
+    Safe while writers insert: the new chain is complete before any old one goes (for a moment both
+    map an insert; the spans table's ReplacingMergeTree folds the copies). Of chains created
+    concurrently by different releases, only those older than ours are dropped, so one remains.
     """
     client.command(render_raw_table(database))
+    for statement in chain_statements(database):
+        client.command(statement)
     name = view_name(database)
-    client.command(render_view(database, name))
     rows = client.query(
         "SELECT name, metadata_modification_time FROM system.tables WHERE database = {db:String} "
         "AND startsWith(name, {prefix:String})",
         parameters={"db": database, "prefix": VIEW_PREFIX},
     ).result_rows
     created = {str(r[0]): r[1] for r in rows}
-    mine = created.get(name)
+    mine = created[name]
     for other, when in created.items():
-        if other != name and mine is not None and when <= mine:
-            client.command(f"DROP VIEW IF EXISTS {database}.{other}")
-            logger.info("engine mapping view dropped database=%s view=%s", database, other)
+        if other != name and when <= mine:
+            _drop_chain(client, database, other.removeprefix(VIEW_PREFIX))
     logger.info("engine mapping ready database=%s view=%s", database, name)
     return name
+
+
+def _drop_chain(client: Client, database: str, tag: str) -> None:
+    client.command(f"DROP VIEW IF EXISTS {database}.{VIEW_PREFIX}{tag}")  # the head first: nothing enters
+    rows = client.query(
+        "SELECT name, engine FROM system.tables WHERE database = {db:String} AND startsWith(name, {p:String}) "
+        "ORDER BY engine = 'MaterializedView' DESC, name",
+        parameters={"db": database, "p": f"otlp_{tag}_"},
+    ).result_rows
+    for table, _ in rows:
+        client.command(f"DROP TABLE IF EXISTS {database}.{table}")
+    logger.info("engine mapping dropped database=%s version=%s", database, tag)
 
 
 def convention_keys() -> set[str]:
