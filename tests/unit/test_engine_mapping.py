@@ -17,6 +17,7 @@ import pickle
 import subprocess
 import sys
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from itertools import count
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,7 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, ArrayValue, KeyVa
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
 from prela.collector import conventions as cv
+from prela.collector import mapping
 from prela.collector.mapping import map_export_request
 from prela.exporters import otlp_engine
 from prela.exporters.clickhouse import ClickHouseWriter, apply_schema, close_all, connect
@@ -60,11 +62,18 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Client]:
 
 
 def _rows(client: Client, project: str) -> list[tuple[Any, ...]]:
+    return _rows_of(client, [project])[project]
+
+
+def _rows_of(client: Client, projects: list[str]) -> dict[str, list[tuple[Any, ...]]]:
+    found: dict[str, list[tuple[Any, ...]]] = {p: [] for p in projects}
     rows = client.query(
-        f"SELECT {READ} FROM {DB}.spans WHERE project_id = {{p:String}} ORDER BY trace_id, span_id, name, started_at",
-        parameters={"p": project},
+        f"SELECT project_id, {READ} FROM {DB}.spans WHERE project_id IN {{p:Array(String)}}",
+        parameters={"p": projects},
     ).result_rows
-    return sorted(rows, key=repr)
+    for row in rows:
+        found[row[0]].append(tuple(row[1:]))
+    return {p: sorted(r, key=repr) for p, r in found.items()}
 
 
 def _parsed(text: str) -> Any:
@@ -93,24 +102,36 @@ def _canonical(value: Any) -> Any:
     return {k: _canonical(v) for k, v in value.items()}
 
 
-def differences(client: Client, requests: list[bytes]) -> list[str]:
-    """Map `requests` both ways into `client`; the differing columns, described."""
-    engine_project, python_project = f"engine-{next(_projects)}", f"python-{next(_projects)}"
-    records = [r for body in requests for r in map_export_request(ExportTraceServiceRequest.FromString(body), "x").records]
+def compare(client: Client, requests: list[bytes]) -> dict[int, list[str]]:
+    """Map each request both ways into `client` (one insert each way, a project per request);
+    the differing columns of each request that differs, described."""
+    run = next(_projects)
     writer = ClickHouseWriter(client, DB)
+    records = [
+        record._replace(project_id=f"python-{run}-{n}")
+        for n, body in enumerate(requests)
+        for record in map_export_request(ExportTraceServiceRequest.FromString(body), "x").records
+    ]
     if records:
-        writer.insert([r._replace(project_id=python_project) for r in records])
-    OtlpTraceInserter(client, DB).insert([(engine_project, body) for body in requests])
-    python_rows, engine_rows = _rows(client, python_project), _rows(client, engine_project)
-    if len(python_rows) != len(engine_rows):
-        return [f"row count: python {len(python_rows)} engine {len(engine_rows)}"]
+        writer.insert(records)
+    OtlpTraceInserter(client, DB).insert([(f"engine-{run}-{n}", body) for n, body in enumerate(requests)])
+    stored = _rows_of(client, [f"{side}-{run}-{n}" for side in ("python", "engine") for n in range(len(requests))])
     columns = [c for c in SPAN_COLUMNS if c != "project_id"]
-    found = []
-    for py_row, engine_row in zip(python_rows, engine_rows, strict=True):
-        for column, py, eng in zip(columns, py_row, engine_row, strict=True):
-            if not _same(column, py, eng):
-                found.append(f"{column}: python {py!r:.300} engine {eng!r:.300}")
-    return found
+    failures: dict[int, list[str]] = {}
+    for n in range(len(requests)):
+        python_rows, engine_rows = stored[f"python-{run}-{n}"], stored[f"engine-{run}-{n}"]
+        if len(python_rows) != len(engine_rows):
+            failures[n] = [f"row count: python {len(python_rows)} engine {len(engine_rows)}"]
+            continue
+        for py_row, engine_row in zip(python_rows, engine_rows, strict=True):
+            for column, py, eng in zip(columns, py_row, engine_row, strict=True):
+                if not _same(column, py, eng):
+                    failures.setdefault(n, []).append(f"{column}: python {py!r:.300} engine {eng!r:.300}")
+    return failures
+
+
+def differences(client: Client, requests: list[bytes]) -> list[str]:
+    return [d for found in compare(client, requests).values() for d in found]
 
 
 # --- the requests of the Python mapping tests ------------------------------------------------
@@ -176,16 +197,20 @@ def test_the_mapping_tests_recorded_their_requests(captured: list[bytes]) -> Non
 
 
 def test_every_request_of_the_mapping_tests_maps_the_same_in_the_engine(store: Client, captured: list[bytes]) -> None:
-    failures = {}
-    for number, body in enumerate(captured):
-        found = differences(store, [body])
-        if found:
-            failures[number] = found
+    failures = compare(store, captured)
     assert not failures, json.dumps(failures, indent=1)[:6000]
 
 
 def test_many_requests_of_many_projects_in_one_insert(store: Client, captured: list[bytes]) -> None:
-    assert differences(store, captured) == []
+    requests = [body for body in captured if body][:40]
+    spans = {  # a span's identity within its project (and month partition): the store keeps one row each
+        (f"many-{n % 3}", r.trace_id, r.span_id, datetime.fromtimestamp(r.started_at_ns / 1e9, UTC).strftime("%Y%m"))
+        for n, body in enumerate(requests)
+        for r in map_export_request(ExportTraceServiceRequest.FromString(body), "m").records
+    }
+    OtlpTraceInserter(store, DB).insert([(f"many-{n % 3}", body) for n, body in enumerate(requests)])
+    stored = _rows_of(store, ["many-0", "many-1", "many-2"])
+    assert sum(len(rows) for rows in stored.values()) == len(spans) > 3
 
 
 # --- what only the engine path has to show ----------------------------------------------------
@@ -227,6 +252,7 @@ def test_a_convention_added_in_conventions_py_changes_the_engine(store: Client, 
     body = request_of({"acme.model": "gpt-4o", "gen_ai.usage.input_tokens": 1000})
     before = otlp_engine.view_name(DB)
     monkeypatch.setattr(cv, "GENERIC_MODEL_KEYS", (*cv.GENERIC_MODEL_KEYS, "acme.model"))
+    monkeypatch.setitem(mapping._OTLP_KEYS, "generic_model", cv.GENERIC_MODEL_KEYS)  # read once at import
     assert otlp_engine.view_name(DB) != before
     otlp_engine.install(store, DB)
     try:
@@ -284,14 +310,18 @@ def _repr_safe(attrs: dict[str, Any]) -> bool:
     return not any(isinstance(v, list | dict) for k, v in attrs.items() if k in model_keys)
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(attrs=_attributes, environment=st.sampled_from([None, "prod", ""]))
-def test_random_convention_attributes_map_the_same(store: Client, attrs: dict[str, Any], environment: Any) -> None:
-    if not _repr_safe(attrs):
-        return
-    resource = {} if environment is None else {"deployment.environment.name": environment}
-    events = [{"name": cv.GEN_AI_PROMPT_EVENT[0], "attributes": {cv.GEN_AI_PROMPT_EVENT[1]: attrs.get("input.value", "q")}}]
-    assert differences(store, [request_of(attrs, events, **resource)]) == []
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(spans=st.lists(st.tuples(_attributes, st.sampled_from([None, "prod", ""])), min_size=1, max_size=12))
+def test_random_convention_attributes_map_the_same(store: Client, spans: list[tuple[dict[str, Any], Any]]) -> None:
+    requests = []
+    for attrs, environment in spans:
+        if not _repr_safe(attrs):
+            continue
+        resource = {} if environment is None else {"deployment.environment.name": environment}
+        prompt = {cv.GEN_AI_PROMPT_EVENT[1]: attrs.get("input.value", "q")}
+        requests.append(request_of(attrs, [{"name": cv.GEN_AI_PROMPT_EVENT[0], "attributes": prompt}], **resource))
+    failures = compare(store, requests)
+    assert not failures, json.dumps(failures, indent=1)[:4000]
 
 
 @pytest.mark.xfail(strict=True, reason="model/provider of a list or kvlist value: Python stores its repr, the engine JSON")
