@@ -22,6 +22,7 @@ from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import DataError
 from clickhouse_connect.driver.insert import InsertContext
 
+from prela.exporters.otlp_engine import install as install_engine_mapping
 from prela.model import SPAN_COLUMNS, SpanRecord
 from prela.model.signals import LOG_COLUMNS, METRIC_COLUMNS, LogRow, MetricPoint
 from prela.telemetry.metrics import (
@@ -154,9 +155,7 @@ def apply_schema(client: Client, database: str, ttl_days: int) -> list[int]:
         )  # fmt: skip
     for statement in _statements(Template((_SQL / "retention.sql").read_text()).substitute(values)):
         client.command(statement)
-    from prela.exporters.otlp_engine import install  # the engine mapping reads the spans columns above
-
-    install(client, database)
+    install_engine_mapping(client, database)  # after the migrations: it fills the spans columns
     logger.info("schema ready database=%s ttl_days=%d applied=%s", database, ttl_days, applied)
     return applied
 

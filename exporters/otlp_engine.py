@@ -117,9 +117,7 @@ def value_json(v: str, level: int = 0) -> str:
         children = f"arrayMap(x{n} -> {value_json(f'x{n}', n)}, arrayConcat({arr}, arrayMap(p{n} -> p{n}.value, {kvs})))"
         array_json = f"concat('[', arrayStringConcat(arraySlice({cj}, 1, {na}), ','), ']')"
         pairs = f"arrayMap((k{n}, j{n}) -> concat(toJSONString(k{n}), ':', j{n}), {kk}, arraySlice({cj}, {na} + 1))"
-        kv_json = (
-            f"concat('{{', arrayStringConcat(arrayFilter((q{n}, m{n}) -> m{n}, {pairs}, {last_of_each_key(kk)}), ','), '}}')"
-        )
+        kv_json = f"concat('{{', arrayStringConcat(arrayFilter((q{n}, m{n}) -> m{n}, {pairs}, {last_of_each_key(kk)}), ','), '}}')"
         nested = (
             f"arrayMap(({cj}, {na}, {kk}) -> if(notEmpty({v}.array_value), {array_json}, {kv_json}), "
             f"[{children}], [length({arr})], [arrayMap(p{n} -> p{n}.key, {kvs})])[1]"
@@ -139,7 +137,9 @@ def object_json(kvs: str, level: int = 0) -> str:
     kv = f"kv{level}"
     keep = f"keep{level}"
     kept = f"arrayFilter(({kv}, {keep}) -> {keep}, {kvs}, {last_of_each_key(f'arrayMap(k -> k.key, {kvs})')})"
-    pairs = f"arrayMap({kv} -> concat(toJSONString({kv}.key), ':', {value_json(f'{kv}.value', level)}), {kept})"
+    pairs = (
+        f"arrayMap({kv} -> concat(toJSONString({kv}.key), ':', {value_json(f'{kv}.value', level)}), {kept})"
+    )
     return f"concat('{{', arrayStringConcat({pairs}, ','), '}}')"
 
 
@@ -162,7 +162,7 @@ def py_repr_float(d: str) -> str:
     all_digits = f"replaceOne({mant}, '.', '')"
     lead = f"(length({all_digits}) - length(trimLeft({all_digits}, '0')))"
     digits = f"trimRight(trimLeft({all_digits}, '0'), '0')"
-    point = f"(length({int_part}) - {lead} + {exp})"  # value = 0.<digits> × 10^point
+    point = f"(length({int_part}) - {lead} + {exp})"  # value = 0.<digits> * 10^point
     n = f"length({digits})"
     fixed = (
         f"multiIf({point} <= 0, concat('0.', repeat('0', toUInt64(-{point})), {digits}), "
@@ -301,7 +301,6 @@ def _object(keys: str, values: str) -> str:
     """SQL: a JSON object of keys and JSON values (last duplicate key wins)."""
     pairs = f"arrayMap((ok, oj) -> concat(toJSONString(ok), ':', oj), {keys}, {values})"
     return f"concat('{{', arrayStringConcat(arrayFilter((op, om) -> om, {pairs}, {last_of_each_key(keys)}), ','), '}}')"
-
 
 
 class AttributeArrays:
@@ -536,11 +535,17 @@ def family_sql(a: AttributeArrays, family: tuple[str, str, tuple[str, ...]]) -> 
     def key_at(i: str, member: str) -> str:
         return f"concat({lit(prefix)}, toString({i}), {lit('.' + strip + member)})"
 
-    contents = plan.col(f"arrayMap(i -> {a.ix_of(key_at('i', 'content'))}, range(toUInt64({p}_n + 1)))", *names)
-    missing = plan.col(f"toUInt64(arrayFirstIndex(c -> {p}_t[c] = {T_NONE}, {contents}) - 1)", contents, *names)
+    contents = plan.col(
+        f"arrayMap(i -> {a.ix_of(key_at('i', 'content'))}, range(toUInt64({p}_n + 1)))", *names
+    )
+    missing = plan.col(
+        f"toUInt64(arrayFirstIndex(c -> {p}_t[c] = {T_NONE}, {contents}) - 1)", contents, *names
+    )
     probed = " OR ".join(a.present(k) for k in probes) or "false"
     scan = plan.col(
-        f"{p}_t[{a.ix_of(key_at(missing, 'role'))}] != {T_NONE} OR ({missing} = 0 AND ({probed}))", missing, *names
+        f"{p}_t[{a.ix_of(key_at(missing, 'role'))}] != {T_NONE} OR ({missing} = 0 AND ({probed}))",
+        missing,
+        *names,
     )
     role_ix = a.ix_of(key_at("i", "role"))
     message = (
@@ -566,11 +571,19 @@ def family_sql(a: AttributeArrays, family: tuple[str, str, tuple[str, ...]]) -> 
         else member_raw
     )
     numbers = plan.col(f"arrayMap(i -> {number}, {selected})", selected, *names)
-    pairs = plan.col(f"arrayMap(i -> concat(toJSONString({member}), ':', {p}_j[i]), {selected})", selected, *names)
+    pairs = plan.col(
+        f"arrayMap(i -> concat(toJSONString({member}), ':', {p}_j[i]), {selected})", selected, *names
+    )
     group = f"concat('{{', arrayStringConcat(arrayFilter((pair, n) -> n = g, {pairs}, {numbers}), ','), '}}')"
     scanned = f"concat('[', arrayStringConcat(arrayMap(g -> {group}, arraySort(arrayDistinct({numbers}))), ','), ']')"
     return plan.col(
-        f"multiIf({scan}, {scanned}, {missing} > 0, {probed_json}, '')", scan, missing, numbers, pairs, contents, *names
+        f"multiIf({scan}, {scanned}, {missing} > 0, {probed_json}, '')",
+        scan,
+        missing,
+        numbers,
+        pairs,
+        contents,
+        *names,
     )
 
 
@@ -602,7 +615,7 @@ def gen_ai_input_sql(a: AttributeArrays) -> str:
         *a.names(),
     )
     combined = (
-        f"concat('[{{\"role\":\"system\",\"parts\":', {parts_list}, '}}', "
+        f'concat(\'[{{"role":"system","parts":\', {parts_list}, \'}}\', '
         f"if({tail} != '', concat(',', {tail}), ''), ']')"
     )
     return plan.col(
@@ -678,7 +691,11 @@ def span_columns(plan: Plan, a: AttributeArrays) -> None:
     generic = a.first(cv.GENERIC_MODEL_KEYS)
     invocation = invocation_model_sql(a)
     request_model = col(
-        f"if({requested} > 0, {a.at('s', requested)}, {invocation})", requested, invocation, *names, name="request_model"
+        f"if({requested} > 0, {a.at('s', requested)}, {invocation})",
+        requested,
+        invocation,
+        *names,
+        name="request_model",
     )
     # `_first(response) or requested or _first(generic)`: Python truthiness picks
     chosen = col(
@@ -688,7 +705,9 @@ def span_columns(plan: Plan, a: AttributeArrays) -> None:
         generic,
         *names,
     )
-    model = col(f"if({chosen} > 0, {a.at('s', chosen)}, {request_model})", chosen, request_model, name="model")
+    model = col(
+        f"if({chosen} > 0, {a.at('s', chosen)}, {request_model})", chosen, request_model, name="model"
+    )
 
     def count(keys: Sequence[str], name: str) -> str:
         c1 = a.first_count(keys)
@@ -781,7 +800,7 @@ def add_events_and_links(plan: Plan) -> None:
     link_starts = col("arrayMap((c, n) -> c - n + 1, arrayCumSum(ln_n), ln_n)", "ln_n")
     attributes = _object(f"arraySlice({links_k}, st, n)", f"arraySlice({links_j}, st, n)")
     item = (
-        "concat('{\"trace_id\":\"', ids.1, '\",\"span_id\":\"', ids.2, '\",\"trace_state\":', "
+        'concat(\'{"trace_id":"\', ids.1, \'","span_id":"\', ids.2, \'","trace_state":\', '
         f"toJSONString(ids.3), ',\"attributes\":', {attributes}, '}}')"
     )
     col(

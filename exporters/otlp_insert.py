@@ -65,7 +65,9 @@ class OtlpTraceInserter:
             # the token reaches the spans table only through the view
             query_settings["deduplicate_blocks_in_dependent_materialized_views"] = 1
         try:
-            self._client.raw_insert(self._table, insert_block=frame(requests), fmt="Protobuf", settings=query_settings)
+            self._client.raw_insert(
+                self._table, insert_block=frame(requests), fmt="Protobuf", settings=query_settings
+            )
         except Exception:
             WRITER_INSERT_ERRORS.inc()
             raise

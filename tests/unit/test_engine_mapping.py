@@ -115,7 +115,9 @@ def compare(client: Client, requests: list[bytes]) -> dict[int, list[str]]:
     if records:
         writer.insert(records)
     OtlpTraceInserter(client, DB).insert([(f"engine-{run}-{n}", body) for n, body in enumerate(requests)])
-    stored = _rows_of(client, [f"{side}-{run}-{n}" for side in ("python", "engine") for n in range(len(requests))])
+    stored = _rows_of(
+        client, [f"{side}-{run}-{n}" for side in ("python", "engine") for n in range(len(requests))]
+    )
     columns = [c for c in SPAN_COLUMNS if c != "project_id"]
     failures: dict[int, list[str]] = {}
     for n in range(len(requests)):
@@ -151,7 +153,9 @@ def any_value(value: Any) -> AnyValue:
     if isinstance(value, list | tuple):
         return AnyValue(array_value=ArrayValue(values=[any_value(v) for v in value]))
     if isinstance(value, dict):
-        return AnyValue(kvlist_value=KeyValueList(values=[KeyValue(key=k, value=any_value(v)) for k, v in value.items()]))
+        return AnyValue(
+            kvlist_value=KeyValueList(values=[KeyValue(key=k, value=any_value(v)) for k, v in value.items()])
+        )
     return AnyValue(string_value=str(value))
 
 
@@ -160,7 +164,9 @@ def request_of(attrs: dict[str, Any], events: list[dict[str, Any]] | None = None
     request = ExportTraceServiceRequest()
     rs = request.resource_spans.add()
     rs.resource.attributes.extend(KeyValue(key=k, value=any_value(v)) for k, v in resource.items())
-    span = Span(trace_id=b"\x01" * 16, span_id=b"\x02" * 8, name="s", start_time_unix_nano=10, end_time_unix_nano=20)
+    span = Span(
+        trace_id=b"\x01" * 16, span_id=b"\x02" * 8, name="s", start_time_unix_nano=10, end_time_unix_nano=20
+    )
     span.attributes.extend(KeyValue(key=k, value=any_value(v)) for k, v in attrs.items())
     for event in events or ():
         added = span.events.add(name=event["name"], time_unix_nano=event.get("time_unix_nano", 0))
@@ -196,7 +202,9 @@ def test_the_mapping_tests_recorded_their_requests(captured: list[bytes]) -> Non
     assert len(captured) >= 100
 
 
-def test_every_request_of_the_mapping_tests_maps_the_same_in_the_engine(store: Client, captured: list[bytes]) -> None:
+def test_every_request_of_the_mapping_tests_maps_the_same_in_the_engine(
+    store: Client, captured: list[bytes]
+) -> None:
     failures = compare(store, captured)
     assert not failures, json.dumps(failures, indent=1)[:6000]
 
@@ -204,7 +212,12 @@ def test_every_request_of_the_mapping_tests_maps_the_same_in_the_engine(store: C
 def test_many_requests_of_many_projects_in_one_insert(store: Client, captured: list[bytes]) -> None:
     requests = [body for body in captured if body][:40]
     spans = {  # a span's identity within its project (and month partition): the store keeps one row each
-        (f"many-{n % 3}", r.trace_id, r.span_id, datetime.fromtimestamp(r.started_at_ns / 1e9, UTC).strftime("%Y%m"))
+        (
+            f"many-{n % 3}",
+            r.trace_id,
+            r.span_id,
+            datetime.fromtimestamp(r.started_at_ns / 1e9, UTC).strftime("%Y%m"),
+        )
         for n, body in enumerate(requests)
         for r in map_export_request(ExportTraceServiceRequest.FromString(body), "m").records
     }
@@ -244,11 +257,15 @@ def test_values_nested_deeper_than_five_levels_are_stored_as_null(store: Client)
 
 def test_every_convention_key_is_in_the_rendered_sql() -> None:
     sql = "\n".join(otlp_engine.chain_statements(DB))
-    missing = sorted(k for k in otlp_engine.convention_keys() if otlp_engine.lit(k) not in sql and k not in sql)
+    missing = sorted(
+        k for k in otlp_engine.convention_keys() if otlp_engine.lit(k) not in sql and k not in sql
+    )
     assert missing == []
 
 
-def test_a_convention_added_in_conventions_py_changes_the_engine(store: Client, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_convention_added_in_conventions_py_changes_the_engine(
+    store: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
     body = request_of({"acme.model": "gpt-4o", "gen_ai.usage.input_tokens": 1000})
     before = otlp_engine.view_name(DB)
     monkeypatch.setattr(cv, "GENERIC_MODEL_KEYS", (*cv.GENERIC_MODEL_KEYS, "acme.model"))
@@ -263,7 +280,9 @@ def test_a_convention_added_in_conventions_py_changes_the_engine(store: Client, 
     finally:
         monkeypatch.undo()
         otlp_engine.install(store, DB)
-    views = store.query(f"SELECT name FROM system.tables WHERE database = '{DB}' AND name LIKE 'otlp_spans_mv_%'")
+    views = store.query(
+        f"SELECT name FROM system.tables WHERE database = '{DB}' AND name LIKE 'otlp_spans_mv_%'"
+    )
     assert [r[0] for r in views.result_rows] == [otlp_engine.view_name(DB)]
 
 
@@ -312,19 +331,25 @@ def _repr_safe(attrs: dict[str, Any]) -> bool:
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(spans=st.lists(st.tuples(_attributes, st.sampled_from([None, "prod", ""])), min_size=1, max_size=12))
-def test_random_convention_attributes_map_the_same(store: Client, spans: list[tuple[dict[str, Any], Any]]) -> None:
+def test_random_convention_attributes_map_the_same(
+    store: Client, spans: list[tuple[dict[str, Any], Any]]
+) -> None:
     requests = []
     for attrs, environment in spans:
         if not _repr_safe(attrs):
             continue
         resource = {} if environment is None else {"deployment.environment.name": environment}
         prompt = {cv.GEN_AI_PROMPT_EVENT[1]: attrs.get("input.value", "q")}
-        requests.append(request_of(attrs, [{"name": cv.GEN_AI_PROMPT_EVENT[0], "attributes": prompt}], **resource))
+        requests.append(
+            request_of(attrs, [{"name": cv.GEN_AI_PROMPT_EVENT[0], "attributes": prompt}], **resource)
+        )
     failures = compare(store, requests)
     assert not failures, json.dumps(failures, indent=1)[:4000]
 
 
-@pytest.mark.xfail(strict=True, reason="model/provider of a list or kvlist value: Python stores its repr, the engine JSON")
+@pytest.mark.xfail(
+    strict=True, reason="model/provider of a list or kvlist value: Python stores its repr, the engine JSON"
+)
 def test_a_list_valued_model_is_its_python_repr(store: Client) -> None:
     assert differences(store, [request_of({"gen_ai.request.model": ["a", 1]})]) == []
 
@@ -332,4 +357,6 @@ def test_a_list_valued_model_is_its_python_repr(store: Client) -> None:
 def test_bytes_values_are_base64(store: Client) -> None:
     OtlpTraceInserter(store, DB).insert([("bytes", request_of({"b": b"\x00\xff"}))])
     (row,) = _rows(store, "bytes")
-    assert json.loads(row[SPAN_COLUMNS.index("attributes") - 1]) == {"b": base64.b64encode(b"\x00\xff").decode()}
+    assert json.loads(row[SPAN_COLUMNS.index("attributes") - 1]) == {
+        "b": base64.b64encode(b"\x00\xff").decode()
+    }
