@@ -65,7 +65,7 @@ def main() -> None:
     args = parser.parse_args()
 
     per_run = args.batches * args.requests
-    bodies = build_payloads(per_run * (2 * args.runs + 1), BATCH).bodies
+    bodies = build_payloads(per_run * 2 * args.runs + 2 * args.requests, BATCH).bodies  # + warm-up
     chunks = [bodies[i : i + args.requests] for i in range(0, len(bodies), args.requests)]
     with tempfile.TemporaryDirectory() as data_dir:
         client = connect(f"chdb://{data_dir}")

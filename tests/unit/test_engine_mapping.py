@@ -360,3 +360,12 @@ def test_bytes_values_are_base64(store: Client) -> None:
     assert json.loads(row[SPAN_COLUMNS.index("attributes") - 1]) == {
         "b": base64.b64encode(b"\x00\xff").decode()
     }
+
+
+def test_a_retried_batch_with_its_deduplication_token_is_stored_once(store: Client) -> None:
+    requests = [("retry", request_of({"gen_ai.request.model": "gpt-4o", "n": n})) for n in range(3)]
+    inserter = OtlpTraceInserter(store, DB)
+    inserter.insert(requests, settings={"insert_deduplication_token": "batch-1"})
+    inserter.insert(requests, settings={"insert_deduplication_token": "batch-1"})
+    count = store.query(f"SELECT count() FROM {DB}.spans WHERE project_id = 'retry'").result_rows[0][0]
+    assert count == 1  # three requests of one span identity: one row, and the retry added none
