@@ -329,7 +329,11 @@ def _repr_safe(attrs: dict[str, Any]) -> bool:
     return not any(isinstance(v, list | dict) for k, v in attrs.items() if k in model_keys)
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=int(os.environ.get("PRELA_ENGINE_EXAMPLES", "25")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
 @given(spans=st.lists(st.tuples(_attributes, st.sampled_from([None, "prod", ""])), min_size=1, max_size=12))
 def test_random_convention_attributes_map_the_same(
     store: Client, spans: list[tuple[dict[str, Any], Any]]
@@ -369,3 +373,45 @@ def test_a_retried_batch_with_its_deduplication_token_is_stored_once(store: Clie
     inserter.insert(requests, settings={"insert_deduplication_token": "batch-1"})
     count = store.query(f"SELECT count() FROM {DB}.spans WHERE project_id = 'retry'").result_rows[0][0]
     assert count == 1  # three requests of one span identity: one row, and the retry added none
+
+
+@pytest.mark.xfail(
+    strict=True, reason="Python's float() takes Unicode digits and spaces ('١٢', NBSP); the engine ASCII only"
+)
+def test_a_count_in_unicode_digits_is_read(store: Client) -> None:
+    assert (
+        differences(
+            store, [request_of({"gen_ai.usage.input_tokens": "١٢", "gen_ai.usage.output_tokens": "\xa03"})]
+        )
+        == []
+    )
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="a JSON string with a duplicate key: orjson keeps the last, ClickHouse reads the first",
+)
+def test_invocation_parameters_with_a_duplicate_model_key(store: Client) -> None:
+    assert (
+        differences(store, [request_of({"llm.invocation_parameters": '{"model": "a", "model": "b"}'})]) == []
+    )
+
+
+def test_edge_values_of_the_conventions_map_the_same(store: Client) -> None:
+    cases = [
+        {"gen_ai.request.model": 1e16}, {"gen_ai.request.model": 1.5e-05}, {"gen_ai.request.model": -0.0},
+        {"gen_ai.request.model": float("nan")}, {"gen_ai.provider.name": True},
+        {"gen_ai.request.model": "gpt-4o", "gen_ai.usage.input_tokens": " 12 ", "gen_ai.usage.output_tokens": "1_000"},
+        {"gen_ai.request.model": "gpt-4o", "gen_ai.usage.input_tokens": -0.5, "gen_ai.usage.output_tokens": "1e3"},
+        {"prela.cost_usd": "0.30000000000000004"}, {"prela.cost_usd": 123456.789012345678},
+        {"prela.cost_usd": 999999.9999999999}, {"llm.cost.prompt": 0.1, "llm.cost.completion": 0.2},
+        {"llm.invocation_parameters": '{"model": 5, "model_name": "x"}'},
+        {"gen_ai.request.model": "  OpenAI/GPT-4o-2024-08-06 ", "gen_ai.usage.input_tokens": 1234567,
+         "gen_ai.usage.output_tokens": 7654321, "gen_ai.usage.cache_read.input_tokens": 5 * 10**5},
+        {"gen_ai.prompt.0.content": "a", "gen_ai.prompt.0.message.role": "x", "gen_ai.prompt.00.role": "y"},
+        {"gen_ai.system_instructions": "You are", "gen_ai.input.messages": "[ ]"},
+        {"gen_ai.system_instructions": "[1, 2]", "gen_ai.input.messages": '{"a": 1}'},
+        {"session.id": 1.5}, {"session.id": [1, "a/b"]}, {"user.id": b"\x01\x02"},
+    ]  # fmt: skip
+    failures = compare(store, [request_of(attrs) for attrs in cases])
+    assert not failures, {json.dumps(str(cases[n])): found for n, found in failures.items()}
