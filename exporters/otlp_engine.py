@@ -901,7 +901,8 @@ def install(client: Client, database: str) -> str:
 
     Safe while writers insert: the new chain is complete before any old one goes (for a moment both
     map an insert; the spans table's ReplacingMergeTree folds the copies). Of chains created
-    concurrently by different releases, only those older than ours are dropped, so one remains.
+    concurrently by different releases, only those older than ours (creation time, then name)
+    are dropped, so exactly the newest remains.
     """
     client.command(render_raw_table(database))
     for statement in chain_statements(database):
@@ -912,10 +913,10 @@ def install(client: Client, database: str) -> str:
         "AND startsWith(name, {prefix:String})",
         parameters={"db": database, "prefix": VIEW_PREFIX},
     ).result_rows
-    created = {str(r[0]): r[1] for r in rows}
+    created = {str(r[0]): (r[1], str(r[0])) for r in rows}  # (time, name): ties broken by name
     mine = created[name]
     for other, when in created.items():
-        if other != name and when <= mine:
+        if when < mine:
             _drop_chain(client, database, other.removeprefix(VIEW_PREFIX))
     logger.info("engine mapping ready database=%s view=%s", database, name)
     return name
