@@ -2,16 +2,19 @@
 
 `collector/mapping.py` walks every attribute of every span in Python; here ClickHouse does the same
 work while it parses the request (format Protobuf, `proto/otlp_ingest.proto`): the inserter writes
-the raw `ExportTraceServiceRequest` bytes into the Null table `otlp_ingest`, whose materialized view
-maps them into `spans`. The SQL is RENDERED from the tables the Python mapping reads
-(`collector/conventions.py`, `collector/model_prices.json`, `model/span.py`): a convention added
-there changes both mappings, and tests/unit/test_engine_mapping.py proves they agree.
+the raw `ExportTraceServiceRequest` bytes into the Null table `otlp_ingest`, and a chain of
+materialized views maps them into `spans`. The SQL is RENDERED from the tables the Python mapping
+reads (`collector/conventions.py`, `collector/model_prices.json`, `model/span.py`): a convention
+added there changes both mappings, and tests/unit/test_engine_mapping.py proves they agree.
 
-Attributes are split per span into parallel arrays (key, type, JSON, text, count, number...), so a
-convention lookup is one `indexOf` over the reversed keys (the last duplicate wins, as in a dict).
+Every attribute of a span (resource, scope, span, events, links) is first split into flat arrays
+(key, type, JSON, scalars); a convention lookup is then one `indexOf` over the reversed keys (the
+last duplicate wins, as in a dict). Columns are computed in stages (`Plan`), one view per stage:
+ClickHouse analyses a view's SQL at every insert, and nested SELECTs, repeated aliases and the
+nested AnyValue type each make that analysis slower.
 
-The view's name carries a hash of its SQL, so installing is idempotent and safe while writers
-insert: the new view is created, then older ones are dropped (`install`).
+The chain's names carry a hash of its SQL (`version`), so installing is idempotent and safe
+while writers insert: the new chain is created, then older ones are dropped (`install`).
 """
 
 from __future__ import annotations
@@ -130,26 +133,6 @@ def value_json(v: str, level: int = 0) -> str:
 def last_of_each_key(keys: str) -> str:
     """SQL: a mask keeping, of each key, its last occurrence (a dict's last duplicate wins)."""
     return f"arrayReverse(arrayMap(u -> u = 1, arrayEnumerateUniq(arrayReverse({keys}))))"
-
-
-def object_json(kvs: str, level: int = 0) -> str:
-    """SQL: repeated KeyValue `kvs` as a JSON object, last duplicate key winning."""
-    kv = f"kv{level}"
-    keep = f"keep{level}"
-    kept = f"arrayFilter(({kv}, {keep}) -> {keep}, {kvs}, {last_of_each_key(f'arrayMap(k -> k.key, {kvs})')})"
-    pairs = (
-        f"arrayMap({kv} -> concat(toJSONString({kv}.key), ':', {value_json(f'{kv}.value', level)}), {kept})"
-    )
-    return f"concat('{{', arrayStringConcat({pairs}, ','), '}}')"
-
-
-def value_text(v: str) -> str:
-    """SQL: `mapping._text` of an attribute value: strings (and bytes, base64) as sent, else JSON;
-    '' when not set."""
-    return (
-        f"multiIf(notEmpty({v}.string_value), {v}.string_value[-1], notEmpty({v}.bytes_value), "
-        f"base64Encode({v}.bytes_value[-1]), {type_code(v)} = {T_NONE}, '', {value_json(v)})"
-    )
 
 
 def py_repr_float(d: str) -> str:
