@@ -171,6 +171,9 @@ def py_float(text: str) -> str:
 # --- staged columns ----------------------------------------------------------------------------
 
 
+_IDENTIFIER = re.compile(r"\b[A-Za-z_][A-Za-z0-9_]*\b")
+
+
 class Plan:
     """Columns computed in stages, each stage a SELECT over the one before.
 
@@ -196,7 +199,12 @@ class Plan:
     def col(self, expr: str, *deps: str, name: str | None = None, heavy: bool = False) -> str:
         if name is None and expr in self._by_expr:
             return self._by_expr[expr]
-        used = frozenset(d for d in deps if re.search(rf"\b{re.escape(d)}\b", expr))
+        # Dependencies are the known columns the expression names (`deps` must all be known); a
+        # lambda parameter or literal spelled like a column only passes that column on, harmlessly.
+        unknown = [d for d in deps if d not in self._stage]
+        if unknown:
+            raise ValueError(f"column {name!r} depends on undefined {unknown}")
+        used = frozenset(_IDENTIFIER.findall(expr)) & self._stage.keys()
         size = len(expr) + sum(
             len(re.findall(rf"\b{re.escape(d)}\b", expr)) * self._size[d] for d in used if self._light(d)
         )
@@ -310,11 +318,11 @@ class AttributeArrays:
         col(f"length({p}_k)", f"{p}_k", name=f"{p}_n")
         col(last_of_each_key(f"{p}_k"), f"{p}_k", name=f"{p}_keep")
         t, sv, bv, iv, dv, j = (f"{p}_{n}" for n in ("t", "sv", "bv", "iv", "dv", "j"))
-        # Python's str(value) of scalars (str(True) == 'True', repr of floats), bytes as base64;
+        # Python's str(value) of scalars (str(True) == 'True'; floats: see `py_str`), bytes as base64;
         # arrays and kvlists as JSON (Python would write its repr: a known difference)
         col(
             f"arrayMap((t, sv, bv, iv, dv, j) -> multiIf(t IN ({T_STR}, {T_BYTES}), sv, t = {T_BOOL}, "
-            f"if(bv, 'True', 'False'), t = {T_INT}, toString(iv), t = {T_DOUBLE}, {py_repr_float('dv')}, "
+            f"if(bv, 'True', 'False'), t = {T_INT}, toString(iv), t = {T_DOUBLE}, toString(dv), "
             f"t = {T_NONE}, '', j), {t}, {sv}, {bv}, {iv}, {dv}, {j})",
             t, sv, bv, iv, dv, j, name=f"{p}_s",
         )  # fmt: skip
@@ -360,6 +368,12 @@ class AttributeArrays:
     def ix(self, key: str) -> str:
         """1-based index of the last `key`, 0 when absent."""
         return self._col(self.ix_of(lit(key)))
+
+    def py_str(self, index: str) -> str:
+        """SQL: Python's `str(value)` of the value at `index`, floats as `repr` writes them (laid out
+        here, for the few values read this way, not for every attribute)."""
+        p = self.p
+        return f"if({p}_t[{index}] = {T_DOUBLE}, {py_repr_float(f'{p}_dv[{index}]')}, {p}_s[{index}])"
 
     def at(self, array: str, index: str) -> str:
         return f"{self.p}_{array}[{index}]"
@@ -668,13 +682,13 @@ def span_columns(plan: Plan, a: AttributeArrays) -> None:
     add_events_and_links(plan)
 
     provider = a.first(cv.PROVIDER_KEYS)
-    col(f"lowerUTF8({a.at('s', provider)})", provider, *names, name="provider")
+    col(f"lowerUTF8({a.py_str(provider)})", provider, *names, name="provider")
     requested = a.first(cv.REQUEST_MODEL_KEYS)
     response = a.first(cv.RESPONSE_MODEL_KEYS)
     generic = a.first(cv.GENERIC_MODEL_KEYS)
     invocation = invocation_model_sql(a)
     request_model = col(
-        f"if({requested} > 0, {a.at('s', requested)}, {invocation})",
+        f"if({requested} > 0, {a.py_str(requested)}, {invocation})",
         requested,
         invocation,
         *names,
@@ -688,9 +702,7 @@ def span_columns(plan: Plan, a: AttributeArrays) -> None:
         generic,
         *names,
     )
-    model = col(
-        f"if({chosen} > 0, {a.at('s', chosen)}, {request_model})", chosen, request_model, name="model"
-    )
+    model = col(f"if({chosen} > 0, {a.py_str(chosen)}, {request_model})", chosen, request_model, name="model")
 
     def count(keys: Sequence[str], name: str) -> str:
         c1 = a.first_count(keys)
