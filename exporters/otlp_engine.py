@@ -532,8 +532,11 @@ def family_sql(a: AttributeArrays, family: tuple[str, str, tuple[str, ...]]) -> 
     def key_at(i: str, member: str) -> str:
         return f"concat({lit(prefix)}, toString({i}), {lit('.' + strip + member)})"
 
+    # index of each `<prefix>N.content` from 0, probed only when a key of the family is there
     contents = plan.col(
-        f"arrayMap(i -> {a.ix_of(key_at('i', 'content'))}, range(toUInt64({p}_n + 1)))", *names
+        f"if(arrayExists(k -> startsWith(k, {lit(prefix)}), {p}_k), "
+        f"arrayMap(i -> {a.ix_of(key_at('i', 'content'))}, range(toUInt64({p}_n + 1))), [0])",
+        *names,
     )
     missing = plan.col(
         f"toUInt64(arrayFirstIndex(c -> {p}_t[c] = {T_NONE}, {contents}) - 1)", contents, *names
