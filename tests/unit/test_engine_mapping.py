@@ -280,10 +280,14 @@ def test_a_convention_added_in_conventions_py_changes_the_engine(
     finally:
         monkeypatch.undo()
         otlp_engine.install(store, DB)
-    views = store.query(
-        f"SELECT name FROM system.tables WHERE database = '{DB}' AND name LIKE 'otlp_spans_mv_%'"
-    )
-    assert [r[0] for r in views.result_rows] == [otlp_engine.view_name(DB)]
+    tag = otlp_engine.version(DB)
+    chain = store.query(f"SELECT name FROM system.tables WHERE database = '{DB}' AND name LIKE 'otlp_%'")
+    names = {r[0] for r in chain.result_rows}
+    # only this release's chain remains: the patched one's head, views and step tables are gone
+    assert names == {"otlp_ingest", otlp_engine.view_name(DB)} | {
+        n for n in names if n.startswith(f"otlp_{tag}_")
+    }
+    assert len(names) == 2 + 2 * (len(otlp_engine.render_chain(DB)) - 1)
 
 
 def test_installing_twice_keeps_one_view(store: Client) -> None:
