@@ -247,45 +247,50 @@ class Plan:
 # --- one attribute list as parallel arrays, and the lookups over them -------------------------
 
 _ARRAY_NAMES = ("k", "r", "n", "t", "j", "s", "x", "b", "f", "c", "keep", "len")
-# Every KeyValue list of a span, in this order: resource, scope, span, events', links'.
-_ALL_KEY_VALUES = (
-    "arrayConcat(r_source, scope_source, sp_attributes, arrayFlatten(arrayMap(e -> e.attributes, sp_events)), "
-    "arrayFlatten(arrayMap(l -> l.attributes, sp_links)))"
-)
+_ALL_ARRAYS = ("k", "t", "j", "sv", "bv", "iv", "dv", "len")
 
 
-def add_values(plan: Plan) -> None:
-    """Stage 1: every attribute of a span (resource, scope, span, events, links) as flat arrays
-    `all_k` (key), `all_t` (type), `all_j` (JSON), `all_sv` (string / base64), `all_bv`, `all_iv`,
-    `all_dv` (scalars), `all_len` (children); the nested AnyValue SQL is analysed once, and only
-    here: later stages slice these arrays (`AttributeArrays.add_columns`)."""
-    col = plan.col
-    deep = ("r_source", "scope_source", "sp_attributes", "sp_events", "sp_links")
-    kvs = col(_ALL_KEY_VALUES, *deep, name="all_kv", heavy=True)
+def _value_arrays() -> dict[str, str]:
+    """SQL per `all_*` array: the element of one KeyValue `kv` (the nested AnyValue SQL, once)."""
     v = "kv.value"
-    for name, expr in (
-        ("k", "kv.key"),
-        ("t", type_code(v)),
-        ("j", value_json(v)),
-        ("sv", f"multiIf(notEmpty({v}.string_value), {v}.string_value[-1], notEmpty({v}.bytes_value), "
-               f"base64Encode({v}.bytes_value[-1]), '')"),
-        ("bv", f"{v}.bool_value[-1]"),
-        ("iv", f"{v}.int_value[-1]"),
-        ("dv", f"{v}.double_value[-1]"),
-        ("len", f"length({v}.array_value[1].values) + length({v}.kvlist_value[1].values)"),
-    ):  # fmt: skip
-        col(f"arrayMap(kv -> {expr}, {kvs})", kvs, name=f"all_{name}", heavy=True)
-    for name, expr in (
-        ("g_r", "length(r_source)"),
-        ("g_s", "length(scope_source)"),
-        ("g_a", "length(sp_attributes)"),
-        ("ev_n", "arrayMap(e -> length(e.attributes), sp_events)"),
-        ("ev_names", "arrayMap(e -> e.name, sp_events)"),
-        ("ev_times", "arrayMap(e -> e.time_unix_nano, sp_events)"),
-        ("ln_n", "arrayMap(l -> length(l.attributes), sp_links)"),
-        ("ln_ids", "arrayMap(l -> (lower(hex(l.trace_id)), lower(hex(l.span_id)), l.trace_state), sp_links)"),
-    ):
-        col(expr, *deep, name=name, heavy=True)
+    return {
+        "k": "kv.key",
+        "t": type_code(v),
+        "j": value_json(v),
+        "sv": f"multiIf(notEmpty({v}.string_value), {v}.string_value[-1], notEmpty({v}.bytes_value), "
+        f"base64Encode({v}.bytes_value[-1]), '')",
+        "bv": f"{v}.bool_value[-1]",
+        "iv": f"{v}.int_value[-1]",
+        "dv": f"{v}.double_value[-1]",
+        "len": f"length({v}.array_value[1].values) + length({v}.kvlist_value[1].values)",
+    }
+
+
+def render_first_steps(database: str) -> list[str]:
+    """The chain's first three SELECTs (`otlp_step*.sql`): the request's KeyValues converted once
+    (one row per request), then one row per valid span with its `all_*` slices."""
+    elements = _value_arrays()
+    request_arrays = [f"arrayMap(kv -> {elements[n]}, request_kv) AS r_all_{n}" for n in _ALL_ARRAYS]
+    span_arrays = [
+        f"arrayMap((r, s, i, fe, ce, fl, cl) -> arrayConcat(arraySlice(r_all_{n}, res_at[r], n_res[r]), "
+        f"arraySlice(r_all_{n}, scope_at[s], n_scope[s]), arraySlice(r_all_{n}, span_at[i], n_span[i]), "
+        f"arraySlice(r_all_{n}, if(ce > 0, event_at[fe], 1), arraySum(arraySlice(n_event, fe, ce))), "
+        f"arraySlice(r_all_{n}, if(cl > 0, link_at[fl], 1), arraySum(arraySlice(n_link, fl, cl)))), "
+        f"s_resources, s_scopes, arrayEnumerate(s_trace_id), first_event, events_per_span, first_link, "
+        f"links_per_span) AS s_all_{n}"
+        for n in _ALL_ARRAYS
+    ]
+    values = {
+        "database": database,
+        "request_arrays": _indent(request_arrays, 4),
+        "span_arrays": _indent(span_arrays, 8),
+        "span_array_join": _indent([f"s_all_{n} AS all_{n}" for n in _ALL_ARRAYS], 4),
+        "max_time_ns": str(MAX_TIME_NS),
+    }
+    return [
+        Template(_SQL.joinpath(f"{name}.sql").read_text("utf-8")).safe_substitute(values)
+        for name in ("otlp_step1_request", "otlp_step2_values", "otlp_step3_spans")
+    ]
 
 
 def _object(keys: str, values: str) -> str:
@@ -309,7 +314,7 @@ class AttributeArrays:
         return [f"{self.p}_{n}" for n in _ARRAY_NAMES]
 
     def add_columns(self, offset: str, length: str, *deps: str) -> None:
-        """Stage the arrays: the slice [offset, offset + length) of the `all_*` arrays (`add_values`);
+        """Stage the arrays: the slice [offset, offset + length) of the `all_*` arrays (step 3);
         `deps` are the columns the two expressions read."""
         p, col = self.p, _plan(self).col
         for n in ("k", "t", "j", "sv", "bv", "iv", "dv", "len"):
@@ -810,9 +815,9 @@ def add_events_and_links(plan: Plan) -> None:
 # --- the whole view --------------------------------------------------------------------------
 
 _STAGE0 = (
-    "project_id", "r_source", "scope_name", "scope_version", "scope_source", "sp_trace_id", "sp_span_id", "sp_parent_span_id",
-    "sp_trace_state", "sp_name", "sp_kind", "sp_start", "sp_end", "sp_status_code",
-    "sp_status_message", "sp_attributes", "sp_events", "sp_links",
+    "project_id", "scope_name", "scope_version", "sp_trace_id", "sp_span_id", "sp_parent_span_id",
+    "sp_trace_state", "sp_name", "sp_kind", "sp_start", "sp_end", "sp_status_code", "sp_status_message",
+    *(f"all_{n}" for n in _ALL_ARRAYS), "g_r", "g_s", "g_a", "ev_n", "ev_names", "ev_times", "ln_n", "ln_ids",
 )  # fmt: skip
 
 
@@ -829,7 +834,6 @@ def render_chain(database: str) -> list[str]:
     it; a chain of views analyses each step alone.
     """
     plan = Plan(_STAGE0)
-    add_values(plan)
     resource = AttributeArrays("r", plan)
     resource.add_columns("1", "g_r", "g_r")
     service = resource.ix(cv.SERVICE_NAME)
@@ -844,10 +848,7 @@ def render_chain(database: str) -> list[str]:
     span = AttributeArrays("a", plan)
     span.add_columns("g_r + g_s + 1", "g_a", "g_r", "g_s", "g_a")
     span_columns(plan, span)
-    flat = Template(_SQL.joinpath("otlp_spans_flat.sql").read_text("utf-8")).substitute(
-        database=database, max_time_ns=str(MAX_TIME_NS)
-    )
-    return plan.hops(flat, SPAN_TABLE_COLUMNS)
+    return [*render_first_steps(database), *plan.hops("SELECT * FROM ${prev}", SPAN_TABLE_COLUMNS)]
 
 
 # The spans columns the view fills, in the table's order (model/span.py; ingested_at is defaulted).

@@ -419,3 +419,30 @@ def test_edge_values_of_the_conventions_map_the_same(store: Client) -> None:
     ]  # fmt: skip
     failures = compare(store, [request_of(attrs) for attrs in cases])
     assert not failures, {json.dumps(str(cases[n])): found for n, found in failures.items()}
+
+
+def test_resources_scopes_events_and_links_are_each_spans_own(store: Client) -> None:
+    request = ExportTraceServiceRequest()
+    for r in range(2):
+        rs = request.resource_spans.add()
+        rs.resource.attributes.extend(
+            [KeyValue(key="service.name", value=any_value(f"svc-{r}")), KeyValue(key="r", value=any_value(r))]
+        )
+        for s in range(2):
+            ss = rs.scope_spans.add()
+            ss.scope.name, ss.scope.version = f"scope-{r}-{s}", f"{s}.0"
+            if s:
+                ss.scope.attributes.append(KeyValue(key="s", value=any_value([r, s])))
+            for n in range(1 + s):
+                span = ss.spans.add(
+                    trace_id=bytes([r + 1] * 16), span_id=bytes([s + 1, n + 1] * 4), name=f"span-{r}{s}{n}",
+                    start_time_unix_nano=10 + n, end_time_unix_nano=20,
+                )  # fmt: skip
+                span.attributes.append(KeyValue(key="gen_ai.request.model", value=any_value(f"m{r}{s}{n}")))
+                for e in range(n + r):
+                    event = span.events.add(name=cv.GEN_AI_PROMPT_EVENT[0], time_unix_nano=e)
+                    event.attributes.append(KeyValue(key=cv.GEN_AI_PROMPT_EVENT[1], value=any_value(f"p{e}")))
+                if n:
+                    link = span.links.add(trace_id=b"\x09" * 16, span_id=b"\x08" * 8, trace_state="x=1")
+                    link.attributes.append(KeyValue(key="l", value=any_value(n)))
+    assert compare(store, [request.SerializeToString()]) == {}
