@@ -7,7 +7,7 @@ Both paths store the same requests (`bench/payloads.py`: 512 realistic ~1 KB LLM
 (`apply_schema`: the spans table and every view on it):
 
 - python: `ExportTraceServiceRequest.FromString` + `map_export_request` + `ClickHouseWriter.insert`;
-- engine: `OtlpTraceInserter.insert` of the raw bytes (ClickHouse parses and maps them).
+- engine: `EngineOtlpInserter.insert` of the raw bytes (ClickHouse parses and maps them).
 
 CPU is `time.process_time()` of this process, which holds chDB: every thread, ClickHouse's
 included. Each run inserts `--batches` fresh batches (new ids); the median of `--runs` runs is
@@ -27,7 +27,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from bench.payloads import build_payloads
 from prela.collector.mapping import map_export_request
 from prela.exporters.clickhouse import ClickHouseWriter, apply_schema, close_all, connect
-from prela.exporters.otlp_insert import OtlpTraceInserter
+from prela.exporters.otlp_insert import EngineOtlpInserter
 
 DB = "prela"
 BATCH = 512
@@ -43,7 +43,7 @@ def _python(writer: ClickHouseWriter) -> Callable[[list[bytes]], None]:
     return insert
 
 
-def _engine(inserter: OtlpTraceInserter) -> Callable[[list[bytes]], None]:
+def _engine(inserter: EngineOtlpInserter) -> Callable[[list[bytes]], None]:
     return lambda bodies: inserter.insert([("bench", body) for body in bodies])
 
 
@@ -70,10 +70,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as data_dir:
         client = connect(f"chdb://{data_dir}")
         client.command(f"CREATE DATABASE IF NOT EXISTS {DB}")
-        apply_schema(client, DB, 30)
+        apply_schema(client, DB, 30, engine_mapping=True)
         paths = {
             "python": _python(ClickHouseWriter(client, DB)),
-            "engine": _engine(OtlpTraceInserter(client, DB)),
+            "engine": _engine(EngineOtlpInserter(client, DB)),
         }
         for insert in paths.values():  # warm: first insert of each path (contexts, schema caches)
             insert(chunks.pop())

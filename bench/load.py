@@ -143,27 +143,32 @@ class ServerProcess:
             self.process.wait(10)
 
 
-def _spawn(command: list[str], log_path: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
-    fallback = None if command[0].endswith("taskset") else _pin_child_fallback
+def _spawn(
+    command: list[str], log_path: Path, env: dict[str, str], pin_fallback: bool = True
+) -> subprocess.Popen[bytes]:
+    fallback = None if command[0].endswith("taskset") or not pin_fallback else _pin_child_fallback
     with log_path.open("wb") as log:
         return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, preexec_fn=fallback)
 
 
-def start_prela(work_dir: Path, tag: str) -> ServerProcess:
-    """`prela serve` with a fresh data dir on free ports, pinned to the server CPU."""
+def start_prela(work_dir: Path, tag: str, workers: int | None = None) -> ServerProcess:
+    """`prela serve` with a fresh data dir on free ports, pinned to the server CPU; with `workers`,
+    `--workers N` on every CPU (shared with the load generator)."""
     data_dir = work_dir / f"{tag}-data"
     data_dir.mkdir(parents=True)
     grpc_port, http_port, query_port = free_port(), free_port(), free_port()
-    pin = _pin_prefix(SERVER_CPU)
+    pin = _pin_prefix(SERVER_CPU) if workers is None else []
     command = [
         *pin, sys.executable, "-m", "prela.server", "serve",
         "--data-dir", str(data_dir),
         "--otlp-grpc-port", str(grpc_port),
         "--otlp-http-port", str(http_port),
         "--query-port", str(query_port),
+        *(["--workers", str(workers)] if workers is not None else []),
     ]  # fmt: skip
     log_path = work_dir / f"{tag}.log"
-    process = _spawn(command, log_path, {**os.environ, "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO")})
+    env = {**os.environ, "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO")}
+    process = _spawn(command, log_path, env, pin_fallback=workers is None)
     server = ServerProcess(
         target="prela",
         process=process,
@@ -215,8 +220,22 @@ def _pythonpath() -> str:
 
 
 def cpu_seconds(pid: int) -> float:
-    """utime + stime of a process (all its threads), in seconds."""
-    return cpu_seconds_from_stat(Path(f"/proc/{pid}/stat").read_text())
+    """utime + stime of a process (all its threads) and its running children (`--workers`), in seconds."""
+    total = 0.0
+    for member in _process_tree(pid):
+        with contextlib.suppress(OSError):
+            total += cpu_seconds_from_stat(Path(f"/proc/{member}/stat").read_text())
+    return total
+
+
+def _process_tree(pid: int) -> list[int]:
+    pids, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        pids.append(current)
+        with contextlib.suppress(OSError):
+            todo += [int(c) for c in Path(f"/proc/{current}/task/{current}/children").read_text().split()]
+    return pids
 
 
 def thread_cpu_seconds(pid: int) -> dict[str, float]:
@@ -529,15 +548,18 @@ async def _drive(
     return stats, wall, cpu_used, self_used, {k: v for k, v in threads.items() if v > 0}
 
 
-def _start_with_retry(target: str, work_dir: Path, tag: str) -> ServerProcess:
+def _start_with_retry(target: str, work_dir: Path, tag: str, workers: int | None) -> ServerProcess:
     """Start a server; one retry, because the tree under test may be mid-edit for a moment."""
-    start = start_prela if target == "prela" else start_blackhole
+
+    def start(tag: str) -> ServerProcess:
+        return start_prela(work_dir, tag, workers) if target == "prela" else start_blackhole(work_dir, tag)
+
     try:
-        return start(work_dir, tag)
+        return start(tag)
     except RuntimeError as exc:
         print(f"    {target} failed to start, retrying once: {str(exc).splitlines()[-1][:200]}")
         time.sleep(3)
-        return start(work_dir, f"{tag}-retry")
+        return start(f"{tag}-retry")
 
 
 def _git_state() -> dict[str, Any]:
@@ -562,7 +584,7 @@ def _git_state() -> dict[str, Any]:
 def run_once(
     target: str, transport: str, payloads: Payloads, args: argparse.Namespace, work_dir: Path, tag: str
 ) -> dict[str, Any]:
-    server = _start_with_retry(target, work_dir, tag)
+    server = _start_with_retry(target, work_dir, tag, args.workers)
     try:
         state = LoadState(payloads)
         stats, wall, cpu_used, loadgen_cpu, threads = asyncio.run(_drive(transport, server, state, args))
@@ -710,6 +732,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--target", choices=("prela", "blackhole", "both"), default="both", help="servers to measure [both]"
     )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        help="`prela serve --workers N`, unpinned: on every CPU, the load generator's too [pinned, 1]",
+    )
     parser.add_argument("--json", type=Path, help="write every number to this file")
     parser.add_argument("--keep", action="store_true", help="keep data dirs and server logs")
     parser.add_argument(
@@ -742,8 +769,12 @@ def main(argv: list[str] | None = None) -> int:
         f"built in {time.perf_counter() - started:.1f}s"
     )
     print(
-        f"cpus: {os.cpu_count()}, server on CPU {SERVER_CPU} ({'taskset' if _pin_prefix(SERVER_CPU) else 'UNPINNED'}), "
-        f"load generator on CPU {LOADGEN_CPU} ({'pinned' if pinned_self else 'UNPINNED'}); "
+        (
+            f"cpus: {os.cpu_count()}, server on CPU {SERVER_CPU} ({'taskset' if _pin_prefix(SERVER_CPU) else 'UNPINNED'}), "
+            if args.workers is None
+            else f"cpus: {os.cpu_count()}, prela serve --workers {args.workers} on every CPU (UNPINNED, shared), "
+        )
+        + f"load generator on CPU {LOADGEN_CPU} ({'pinned' if pinned_self else 'UNPINNED'}); "
         f"{args.clients} clients, {args.duration:g}s (+{args.warmup:g}s warm-up) x {args.runs} runs, "
         + (f"open loop {args.rate:,.0f} spans/s" if args.rate else "closed loop")
     )
@@ -800,7 +831,8 @@ def main(argv: list[str] | None = None) -> int:
                 "cpus": os.cpu_count(),
                 "platform": platform.platform(),
                 "python": platform.python_version(),
-                "server_pinned": bool(_pin_prefix(SERVER_CPU)),
+                "server_pinned": bool(_pin_prefix(SERVER_CPU)) and args.workers is None,
+                "server_workers": args.workers or 1,
                 "loadgen_pinned": pinned_self,
             },
             "git": _git_state(),

@@ -78,7 +78,8 @@ READY_TIMEOUT_S = 90.0
 STOP_TIMEOUT_S = 120.0
 POLL_S = 0.5
 STALL_TIMEOUT_S = 60.0  # drain gives up when nothing was inserted for this long
-TARGET_SPANS_PER_S = 50_000
+TARGET_SPANS_PER_S = 100_000  # issue 11: collector and writer, each on one core
+ROTEL_TOPIC = "otlp_spans"  # rotel's (and the OTel Collector's) default traces topic
 
 
 # --------------------------------------------------------------------------- processes
@@ -212,6 +213,66 @@ def start_collector(broker: Proc, work_dir: Path, tag: str) -> Proc:
     )
     wait_ready(proc, f"{proc.url('http')}/health", grpc_port)
     return proc
+
+
+def rotel_binary() -> Path | None:
+    """The rotel agent shipped in the `rotel` wheel (Rust OTLP collector), or None when not installed."""
+    try:
+        import rotel
+    except ImportError:
+        return None
+    path = Path(rotel.__file__).parent / "rotel-agent"
+    return path if path.exists() else None
+
+
+def start_rotel(broker: Proc, work_dir: Path, tag: str, exporter: str) -> Proc:
+    """rotel on CPU 1, OTLP/gRPC in, `kafka` (same broker, otlp_proto, acks=all) or `blackhole` out."""
+    binary = rotel_binary()
+    if binary is None:
+        raise RuntimeError("rotel is not installed (pip install rotel)")
+    grpc_port, http_port = free_port(), free_port()
+    command = [
+        str(binary), "start", "--otlp-grpc-endpoint", f"127.0.0.1:{grpc_port}",
+        "--otlp-http-endpoint", f"127.0.0.1:{http_port}", "--exporter", exporter,
+    ]  # fmt: skip
+    if exporter == "kafka":
+        command += [
+            "--kafka-exporter-brokers", f"127.0.0.1:{broker.ports['kafka']}",
+            "--kafka-exporter-traces-topic", ROTEL_TOPIC, "--kafka-exporter-format", "protobuf",
+            "--kafka-exporter-acks", "all", "--kafka-exporter-compression", "zstd",
+            # rotel batches 8,192 spans by default: ~7.5 MiB, over the broker's 1 MiB message limit, and
+            # it answers its clients before Kafka does, so too-large batches vanish silently.
+            "--traces-batch-max-size", "512",
+        ]  # fmt: skip
+    name = f"rotel-{exporter}"
+    proc = spawn(name, command, dict(os.environ), ROLE_CPU, work_dir / f"{tag}-{name}.log", grpc=grpc_port)
+    wait_ready(proc, None, grpc_port)
+    return proc
+
+
+def run_peers(payloads: Payloads, args: argparse.Namespace, work_dir: Path, tag: str) -> dict[str, Any]:
+    """The same closed-loop load against rotel → Kafka and rotel → blackhole, on the same CPU layout."""
+    results: dict[str, Any] = {}
+    for exporter in ("kafka", "blackhole"):
+        broker = start_broker(work_dir, f"{tag}-{exporter}")
+        peer: Proc | None = None
+        try:
+            peer = start_rotel(broker, work_dir, tag, exporter)
+            state = LoadState(payloads)
+            r = asyncio.run(drive_load(peer.ports["grpc"], state, args, peer, broker, lambda: None))
+            r["peak_rss_mib"] = memory_kib(peer.pid).get("VmHWM", 0) / 1024
+            results[exporter] = r
+            print(
+                f"  run {tag} rotel→{exporter:<9} {r['spans_per_s']:>8,.0f} spans/s, p50 {r['lat_p50_ms']:.0f} ms, "
+                f"p99 {r['lat_p99_ms']:.0f} ms, rotel cpu {r['cpu_util']:.0%}, broker {r['broker_cpu_util']:.0%}, "
+                f"loadgen {r['loadgen_cpu_util']:.0%}, errors {r['errors']}",
+                flush=True,
+            )
+        finally:
+            if peer is not None:
+                peer.kill()
+            broker.kill()
+    return results
 
 
 def start_writer(broker: Proc, work_dir: Path, tag: str) -> tuple[Proc, Path]:
@@ -682,6 +743,17 @@ def print_tables(summary: dict[str, Any], runs: int) -> None:
         f"{_fmt(w, 'peak_rss_mib', '.0f'):>7} backlog {_fmt(w, 'backlog_spans', ',.0f')}, "
         f"drain {_fmt(w, 'drain_s', '.1f')}s, stored/distinct {_fmt(w, 'e2e_ratio', '.3f')}"
     )
+    for exporter in ("kafka", "blackhole"):
+        peer = summary.get(f"rotel_{exporter}")
+        if peer and "spans_per_s" in peer and "spans_per_s" in c:
+            ratio = c["spans_per_s"]["median"] / peer["spans_per_s"]["median"]
+            print(
+                f"{'rotel→' + exporter:<16} {_fmt(peer, 'spans_per_s', ',.0f', True):<28} {'peer':>7} "
+                f"{_fmt(peer, 'cpu_s_per_100k', '.2f'):>10} {_pct(peer, 'cpu_util'):>8} "
+                f"{_pct(peer, 'broker_cpu_util'):>6} {_pct(peer, 'loadgen_cpu_util'):>5} "
+                f"{_fmt(peer, 'lat_p50_ms', '.0f'):>7} {_fmt(peer, 'lat_p99_ms', '.0f'):>7} "
+                f"{_fmt(peer, 'peak_rss_mib', '.0f'):>7} prela collector / this = {ratio:.2f}"
+            )
     if "concurrent" in summary:
         k = summary["concurrent"]
         print(
@@ -715,6 +787,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--bodies", type=int, default=200, help="distinct pre-built request bodies [200]")
     parser.add_argument("--concurrent", action="store_true", help="also run collector and writer together")
+    parser.add_argument(
+        "--peers",
+        action="store_true",
+        help="also measure rotel → Kafka and rotel → blackhole (pip install rotel)",
+    )
     parser.add_argument("--json", type=Path, help="write every number (and the lag timelines) here")
     parser.add_argument("--keep", action="store_true", help="keep data dirs and logs")
     parser.add_argument("--profile", type=Path, help="py-spy collector and writer; collapsed stacks here")
@@ -729,6 +806,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error("--spans must be > 0")
     if not TANSU.exists():
         parser.error(f"Tansu broker binary not found at {TANSU}")
+    if args.peers and rotel_binary() is None:
+        parser.error("--peers needs rotel: pip install rotel")
     return args
 
 
@@ -749,11 +828,13 @@ def main(argv: list[str] | None = None) -> int:
         + (f", at most {args.spans:,} spans" if args.spans else "")
         + f" x {args.runs} runs"
     )
-    results: dict[str, Any] = {"runs": [], "concurrent_runs": []}
+    results: dict[str, Any] = {"runs": [], "concurrent_runs": [], "peer_runs": []}
     work_dir = Path(tempfile.mkdtemp(prefix="prela-scaleout-"))
     try:
         for run in range(1, args.runs + 1):
             results["runs"].append(run_pipeline(payloads, args, work_dir, f"r{run}"))
+            if args.peers:
+                results["peer_runs"].append(run_peers(payloads, args, work_dir, f"p{run}"))
             if args.concurrent:
                 results["concurrent_runs"].append(run_concurrent(payloads, args, work_dir, f"c{run}"))
     finally:
@@ -766,6 +847,10 @@ def main(argv: list[str] | None = None) -> int:
         "collector": summarize([r["collector"] for r in results["runs"]], COLLECTOR_KEYS),
         "writer": summarize([r["writer"] for r in results["runs"]], WRITER_KEYS),
     }
+    for exporter in ("kafka", "blackhole"):
+        peers = [r[exporter] for r in results["peer_runs"] if exporter in r]
+        if peers:
+            summary[f"rotel_{exporter}"] = summarize(peers, COLLECTOR_KEYS)
     if results["concurrent_runs"]:
         summary["concurrent"] = summarize(results["concurrent_runs"], CONCURRENT_KEYS)
         summary["concurrent_bounded_runs"] = sum(r["lag_bounded"] for r in results["concurrent_runs"])

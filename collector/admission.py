@@ -377,17 +377,23 @@ STATUS_DETAILS_KEY = "grpc-status-details-bin"  # the standard rich status (Go, 
 
 
 class AdmissionInterceptor(grpc.aio.ServerInterceptor):
-    """Admits every unary RPC of a grpc.aio server (every OTLP service) through `limiter`.
+    """Admits every unary RPC of a grpc.aio server (every OTLP service) through `limiter`, before its
+    message is read.
 
-    grpc.aio has received the whole message before the handler runs, so admission happens at the start
-    of the handler, with the client's deadline: expired → DEADLINE_EXCEEDED (the client stopped
-    waiting, nobody reads it); over the limits or a deadline that cannot be met → UNAVAILABLE with a
-    `google.rpc.RetryInfo`, retried by every OTLP exporter (RESOURCE_EXHAUSTED is retryable only
-    with RetryInfo, and some exporters do not look).
+    A unary handler of grpc.aio runs only once the whole request message has arrived, so a refusal
+    decided there waits for every byte of an unwanted request (seconds on a saturated core, and grpc-core
+    holds them meanwhile). The interceptor therefore serves each unary method as client-streaming (the
+    same HTTP/2 stream on the wire; OTLP clients see no difference): admission is decided with the
+    client's deadline first, and the one message is read only once admitted. Expired → DEADLINE_EXCEEDED
+    (the client stopped waiting); over the limits or a deadline that cannot be met → UNAVAILABLE with a
+    `google.rpc.RetryInfo`, retried by every OTLP exporter (RESOURCE_EXHAUSTED is retryable only with
+    RetryInfo, and some exporters do not look). The size of an unread message is not known: it is charged
+    at the mean of recent requests on admission and corrected once read.
     """
 
     def __init__(self, limiter: AdmissionLimiter) -> None:
         self.limiter = limiter
+        self._mean_bytes = 0.0  # EWMA of request sizes: the charge of a message not read yet
 
     async def intercept_service(
         self,
@@ -398,20 +404,40 @@ class AdmissionInterceptor(grpc.aio.ServerInterceptor):
         if handler is None or handler.unary_unary is None:
             return handler
         behavior = handler.unary_unary
+        deserialize = handler.request_deserializer
         limiter = self.limiter
 
-        async def admitted(request: Any, context: grpc.aio.ServicerContext) -> Any:
-            size = len(request) if isinstance(request, bytes) else int(request.ByteSize())
+        async def admitted(requests: AsyncIterator[Any], context: grpc.aio.ServicerContext) -> Any:
+            estimate = int(self._mean_bytes)
             try:
-                admission = await limiter.acquire(size, context.time_remaining())
+                admission = await limiter.acquire(estimate, context.time_remaining())
             except AdmissionRefused as exc:
                 await refuse_grpc(context, exc)
             try:
+                request = await _single_message(requests, context)
+                size = len(request) if isinstance(request, bytes) else 0
+                self._mean_bytes += _EWMA_WEIGHT * (size - self._mean_bytes)
+                try:
+                    admission.grow(size - estimate)
+                except AdmissionRefused as exc:
+                    await refuse_grpc(context, exc)
+                if deserialize is not None:
+                    request = deserialize(request)
                 return await behavior(request, context)
             finally:
                 limiter.release(admission)
 
-        return handler._replace(unary_unary=admitted)  # type: ignore[attr-defined]
+        # Raw bytes in: the handler's own deserializer runs after admission (above).
+        return grpc.stream_unary_rpc_method_handler(
+            admitted, request_deserializer=None, response_serializer=handler.response_serializer
+        )
+
+
+async def _single_message(requests: AsyncIterator[Any], context: grpc.aio.ServicerContext) -> Any:
+    """The one message of a unary call served as client-streaming; INVALID_ARGUMENT for none."""
+    async for request in requests:
+        return request
+    await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "the request carried no message")
 
 
 def retry_metadata(

@@ -156,6 +156,9 @@ def span_type_of(attrs: dict[str, Any]) -> str:
     value = attrs.get(cv.LLM_REQUEST_TYPE)
     if value.__class__ is str and (found := cv.LLM_REQUEST_TYPES.get(value.lower())):
         return found
+    value = attrs.get(cv.VERCEL_AI_OPERATION_ID)
+    if value.__class__ is str and (found := cv.VERCEL_AI_OPERATIONS.get(value.lower())):
+        return found
     for key in cv.GEN_AI_MODEL_MARKERS:
         if key in attrs:
             return "LLM"
@@ -257,7 +260,7 @@ def _maybe_json(value: Any) -> Any:
 
 
 def _gen_ai_input(attrs: dict[str, Any]) -> str | None:
-    messages = attrs.get(cv.GEN_AI_INPUT_MESSAGES)
+    messages = _first(attrs, cv.INPUT_MESSAGES_KEYS)  # gen_ai.input.messages, then pydantic-ai's agent run
     instructions = attrs.get(cv.GEN_AI_SYSTEM_INSTRUCTIONS)
     if instructions is None:
         return None if messages is None else _text(messages)
@@ -348,6 +351,7 @@ def lift_llm_fields(
     attrs: dict[str, Any],
     events: list[dict[str, Any]] | None = None,
     plain_keys: bool = False,
+    scope_name: str = "",
 ) -> LiftedFields:
     """The LLM fields of one span, read from its attribute dict by every known convention.
 
@@ -356,7 +360,7 @@ def lift_llm_fields(
     """
     if not events and attrs.keys().isdisjoint(_CONVENTION_KEYS) and not _has_indexed_key(attrs):
         return _NOTHING_LIFTED
-    return lift_all_llm_fields(attrs, events, plain_keys)
+    return lift_all_llm_fields(attrs, events, plain_keys, scope_name)
 
 
 def _has_indexed_key(attrs: dict[str, Any]) -> bool:
@@ -367,6 +371,7 @@ def lift_all_llm_fields(
     attrs: dict[str, Any],
     events: list[dict[str, Any]] | None = None,
     plain_keys: bool = False,
+    scope_name: str = "",
 ) -> LiftedFields:
     """`lift_llm_fields` without the fast path: every convention looked up.
 
@@ -374,9 +379,13 @@ def lift_all_llm_fields(
     cache_read_tokens, cache_write_tokens, reasoning_tokens, cost_usd, input, output).
     `events` (normalised dicts) are read only for the deprecated GenAI content events.
     `plain_keys` also accepts the seed's plain keys (`model`, `input_tokens`, ...), for Prela JSON.
+    `scope_name` (the instrumentation scope) is read only for INPUT_TOKENS_EXCLUDE_CACHE_SCOPES.
     """
     keys = _PLAIN_KEYS if plain_keys else _OTLP_KEYS
     span_type = span_type_of(attrs)
+    if span_type not in cv.MODEL_CALL_SPAN_TYPES and not attrs.keys().isdisjoint(cv.MODEL_CALL_ONLY_KEYS):
+        # A roll-up of the model calls below (Vercel AI SDK): counted on those calls, not here.
+        attrs = {k: v for k, v in attrs.items() if k not in cv.MODEL_CALL_ONLY_KEYS}
 
     requested = _first(attrs, cv.REQUEST_MODEL_KEYS)
     request_model = str(requested) if requested is not None else _invocation_model(attrs)
@@ -385,6 +394,7 @@ def lift_all_llm_fields(
 
     provider = _first(attrs, keys["provider"])
     provider = str(provider).lower() if provider is not None else ""
+    provider = cv.PROVIDER_ALIASES.get(provider, provider)
 
     input_tokens = _first_int(attrs, keys["input_tokens"]) or 0
     output_tokens = _first_int(attrs, keys["output_tokens"]) or 0
@@ -393,12 +403,17 @@ def lift_all_llm_fields(
     cache_read = _first_int(attrs, cv.CACHE_READ_TOKEN_KEYS) or 0
     cache_write = _first_int(attrs, cv.CACHE_WRITE_TOKEN_KEYS) or 0
     reasoning = _first_int(attrs, cv.REASONING_TOKEN_KEYS) or 0
+    if scope_name in cv.INPUT_TOKENS_EXCLUDE_CACHE_SCOPES:
+        input_tokens += cache_read + cache_write
+        total_tokens += cache_read + cache_write
 
     cost = _as_float(_first(attrs, keys["cost"]))
     if cost is None:
         parts = [_as_float(attrs.get(k)) for k in cv.COST_PART_KEYS]
         if parts[0] is not None or parts[1] is not None:
             cost = (parts[0] or 0.0) + (parts[1] or 0.0)
+        elif (reported := _reported_cost(attrs)) is not None:
+            cost = reported
         elif model and (input_tokens or output_tokens):
             cost = cost_usd(model, input_tokens, output_tokens, cache_read, cache_write)
         else:
@@ -440,6 +455,21 @@ def lift_all_llm_fields(
         input_text,
         output_text,
     )
+
+
+def _reported_cost(attrs: dict[str, Any]) -> float | None:
+    """The first cost found at one of COST_JSON_PATHS (a JSON attribute, then members), else None."""
+    for key, path in cv.COST_JSON_PATHS:
+        value = attrs.get(key)
+        if value is None:
+            continue
+        value = _maybe_json(value)
+        for member in path:
+            value = value.get(member) if isinstance(value, dict) else None
+        cost = _as_float(value)
+        if cost is not None:
+            return cost
+    return None
 
 
 def _first_text(attrs: dict[str, Any], keys: tuple[str, ...]) -> str:
@@ -564,7 +594,7 @@ def map_export_request(request: ExportTraceServiceRequest, project_id: str) -> M
                 start = span.start_time_unix_nano
                 end = span.end_time_unix_nano
                 status = span.status
-                lifted = lift(attrs, events)
+                lifted = lift(attrs, events, False, scope_name)
                 append(
                     new_record(
                         (

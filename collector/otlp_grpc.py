@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable
 
 import grpc
 from google.protobuf.message import Message
@@ -38,7 +37,6 @@ logger = logging.getLogger(__name__)
 SERVICE = "opentelemetry.proto.collector.trace.v1.TraceService"
 LOGS_SERVICE = "opentelemetry.proto.collector.logs.v1.LogsService"
 METRICS_SERVICE = "opentelemetry.proto.collector.metrics.v1.MetricsService"
-Handler = Callable[[bytes, Principal], Awaitable[Message]]
 TRANSPORT = "grpc"
 
 
@@ -57,20 +55,20 @@ class OtlpGrpcReceiver:
         self._authenticate = authenticate
 
     async def export(self, body: bytes, context: grpc.aio.ServicerContext) -> ExportTraceServiceResponse:
-        return await self._timed(body, context, self._handler(TRACES))  # type: ignore[return-value]
+        return await self._timed(body, context, TRACES)  # type: ignore[return-value]
 
     async def export_logs(self, body: bytes, context: grpc.aio.ServicerContext) -> ExportLogsServiceResponse:
-        return await self._timed(body, context, self._handler(LOGS))  # type: ignore[return-value]
+        return await self._timed(body, context, LOGS)  # type: ignore[return-value]
 
     async def export_metrics(
         self, body: bytes, context: grpc.aio.ServicerContext
     ) -> ExportMetricsServiceResponse:
-        return await self._timed(body, context, self._handler(METRICS))  # type: ignore[return-value]
+        return await self._timed(body, context, METRICS)  # type: ignore[return-value]
 
-    async def _timed(self, body: bytes, context: grpc.aio.ServicerContext, handle: Handler) -> Message:
+    async def _timed(self, body: bytes, context: grpc.aio.ServicerContext, signal: OtlpSignal) -> Message:
         started = time.perf_counter()
         try:
-            return await self._export(body, context, handle)
+            return await self._export(body, context, signal)
         finally:
             elapsed = time.perf_counter() - started
             RECEIVER_REQUEST_SECONDS.labels(TRANSPORT).observe(elapsed)
@@ -79,30 +77,23 @@ class OtlpGrpcReceiver:
                 _code_name(context), len(body), elapsed * 1000,
             )  # fmt: skip
 
-    async def _export(self, body: bytes, context: grpc.aio.ServicerContext, handle: Handler) -> Message:
+    async def _export(self, body: bytes, context: grpc.aio.ServicerContext, signal: OtlpSignal) -> Message:
         try:
             principal = await self._authenticate(grpc_metadata_headers(context.invocation_metadata()))
-            return await handle(body, principal)
-        except Unauthenticated as exc:
-            await self._refuse(context, "auth", grpc.StatusCode.UNAUTHENTICATED, exc.message)
-        except AuthUnavailable as exc:
-            await self._refuse(context, "auth_unavailable", grpc.StatusCode.UNAVAILABLE, str(exc))
-        except RateLimited as exc:
-            # UNAVAILABLE: retried by every OTLP exporter (RESOURCE_EXHAUSTED only with RetryInfo).
-            await self._refuse(context, "rate_limited", grpc.StatusCode.UNAVAILABLE, str(exc))
-        except InvalidPayload as exc:
-            await self._refuse(context, "decode", grpc.StatusCode.INVALID_ARGUMENT, str(exc))
-        except ExportError as exc:
-            await self._refuse(context, exc.reason, grpc.StatusCode.UNAVAILABLE, str(exc))
+            return await self.answer(signal, body, principal)
+        except Exception as exc:
+            refusal = grpc_refusal(exc)
+            if refusal is None:
+                raise
+            await self._refuse(context, *refusal)
         raise AssertionError("unreachable: context.abort raises")
 
-    def _handler(self, signal: OtlpSignal) -> Callable[[bytes, Principal], Awaitable[Message]]:
-        async def handle(body: bytes, principal: Principal) -> Message:
-            return await export_protobuf(
-                self._ingest, signal, body, principal, TRANSPORT, "not a valid {name}"
-            )
+    async def answer(self, signal: OtlpSignal, body: bytes, principal: Principal) -> Message:
+        """The response to an authenticated export, or a refusal raised (see `grpc_refusal`).
 
-        return handle
+        `prela serve --workers N`: a receiver worker overrides it to forward to the owner (server/forward.py).
+        """
+        return await export_protobuf(self._ingest, signal, body, principal, TRANSPORT, "not a valid {name}")
 
     @staticmethod
     async def _refuse(
@@ -145,17 +136,49 @@ class OtlpGrpcReceiver:
         )
 
 
+class GrpcRefusal(Exception):
+    """A refusal decided elsewhere (the owner of `prela serve --workers N`), answered as it was decided."""
+
+    def __init__(self, reason: str, code: grpc.StatusCode, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.code = code
+        self.message = message
+
+
+def grpc_refusal(exc: Exception) -> tuple[str, grpc.StatusCode, str] | None:
+    """(reason, status code, message) of a refused export; None for an error that is not a refusal."""
+    if isinstance(exc, GrpcRefusal):
+        return exc.reason, exc.code, exc.message
+    if isinstance(exc, Unauthenticated):
+        return "auth", grpc.StatusCode.UNAUTHENTICATED, exc.message
+    if isinstance(exc, AuthUnavailable):
+        return "auth_unavailable", grpc.StatusCode.UNAVAILABLE, str(exc)
+    if isinstance(exc, RateLimited):
+        # UNAVAILABLE: retried by every OTLP exporter (RESOURCE_EXHAUSTED only with RetryInfo).
+        return "rate_limited", grpc.StatusCode.UNAVAILABLE, str(exc)
+    if isinstance(exc, InvalidPayload):
+        return "decode", grpc.StatusCode.INVALID_ARGUMENT, str(exc)
+    if isinstance(exc, ExportError):
+        return exc.reason, grpc.StatusCode.UNAVAILABLE, str(exc)
+    return None
+
+
 def build_grpc_server(
     receiver: OtlpGrpcReceiver,
     host: str,
     port: int,
     max_request_bytes: int,
     admission: AdmissionLimiter | None = None,
+    reuse_port: bool = False,
 ) -> tuple[grpc.aio.Server, int]:
     """A grpc.aio server bound to host:port (call `start()`) and its port; port 0 picks a free one.
 
-    With `admission`, every RPC is admitted through it first; grpc-core itself answers RESOURCE_EXHAUSTED
-    (no RetryInfo, message not read) beyond twice the RPCs the limiter can hold (`grpc_concurrency_cap`).
+    `reuse_port` shares the port with the other workers of the role (SO_REUSEPORT); without it a port
+    already taken is an error, not a silent second listener.
+
+    With `admission`, every RPC is admitted through it first, before its message is read; grpc-core
+    itself answers RESOURCE_EXHAUSTED only beyond `grpc_concurrency_cap` concurrent RPCs.
     """
     server = grpc.aio.server(
         interceptors=[AdmissionInterceptor(admission)] if admission is not None else None,
@@ -163,7 +186,7 @@ def build_grpc_server(
         options=[
             ("grpc.max_receive_message_length", max_request_bytes),
             ("grpc.max_send_message_length", 4 * 1024 * 1024),
-            ("grpc.so_reuseport", 0),  # a port already taken is an error, not a silent second listener
+            ("grpc.so_reuseport", int(reuse_port)),
         ],
         compression=None,
     )
@@ -178,7 +201,10 @@ def build_grpc_server(
 
 
 def grpc_concurrency_cap(admission: AdmissionLimiter) -> int:
-    """grpc-core's own limit of concurrent RPCs (each holds its whole message): what the limiter admits and
-    queues, and as many again to be refused by the limiter (with RetryInfo) rather than by grpc-core
-    (without)."""
-    return 2 * (admission.max_requests + admission.max_queue)
+    """grpc-core's own limit of concurrent RPCs, a memory guard far above what the limiter holds: an RPC
+    refused by the limiter costs no read (see `AdmissionInterceptor`), while one refused by grpc-core gets
+    RESOURCE_EXHAUSTED without RetryInfo, which OTLP exporters do not retry."""
+    return max(GRPC_MIN_CONCURRENCY_CAP, 16 * (admission.max_requests + admission.max_queue))
+
+
+GRPC_MIN_CONCURRENCY_CAP = 4096

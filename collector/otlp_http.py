@@ -26,7 +26,7 @@ from starlette.routing import Route
 from prela.auth import AuthUnavailable, Principal, Unauthenticated
 from prela.collector.admission import AdmissionLimiter, AdmissionMiddleware
 from prela.collector.errors import InvalidPayload, PayloadTooLarge, RateLimited, UnsupportedMediaType
-from prela.collector.ingest import Ingest
+from prela.collector.ingest import Ingest, raw_otlp_json
 from prela.collector.otlp_json import otlp_json_to_request
 from prela.collector.otlp_logs import otlp_json_to_logs_request
 from prela.collector.otlp_metrics import otlp_json_to_metrics_request
@@ -106,21 +106,26 @@ class OtlpHttpReceiver:
         self._limit = max_request_bytes
         self._retry_after = str(retry_after_s)
         self._authenticate = authenticate
+        self._routes: dict[str, tuple[OtlpSignal, Handler]] = {
+            "traces": (TRACES, self._json),
+            "logs": (LOGS, self._logs_json),
+            "metrics": (METRICS, self._metrics_json),
+        }
 
     async def traces(self, request: Request) -> Response:
-        return await self._timed(request, self._protobuf(TRACES), self._json)
+        return await self._timed(request, "traces")
 
     async def logs(self, request: Request) -> Response:
         """`POST /v1/logs`: OTLP log records (GenAI message events join their spans when read)."""
-        return await self._timed(request, self._protobuf(LOGS), self._logs_json)
+        return await self._timed(request, "logs")
 
     async def metrics(self, request: Request) -> Response:
         """`POST /v1/metrics`: OTLP metric data points."""
-        return await self._timed(request, self._protobuf(METRICS), self._metrics_json)
+        return await self._timed(request, "metrics")
 
-    async def _timed(self, request: Request, protobuf: Handler, json: Handler) -> Response:
+    async def _timed(self, request: Request, route: str) -> Response:
         started = time.perf_counter()
-        response = await self._traces(request, protobuf, json)
+        response = await self._receive(request, route)
         elapsed = time.perf_counter() - started
         RECEIVER_REQUEST_SECONDS.labels(TRANSPORT).observe(elapsed)
         logger.info(
@@ -129,11 +134,9 @@ class OtlpHttpReceiver:
         )  # fmt: skip
         return response
 
-    async def _traces(self, request: Request, protobuf: Handler, json: Handler) -> Response:
+    async def _receive(self, request: Request, route: str) -> Response:
+        """The connection's work (media type, credentials, body within the limit), then `answer`."""
         media = _media_type(request)
-        # Errors answer in the request's encoding: a protobuf Status to protobuf requests, else JSON
-        # (also for a missing or unknown Content-Type, so that a person can read why).
-        as_json = media not in _PROTOBUF_TYPES
         try:
             if media != JSON and media not in _PROTOBUF_TYPES:
                 raise UnsupportedMediaType(
@@ -141,39 +144,62 @@ class OtlpHttpReceiver:
                 )
             principal = await self._authenticate(request.headers)
             body = await read_body(request, self._limit)
-            if as_json:
-                return await json(body, principal)
-            return await protobuf(body, principal)
-        except Unauthenticated as exc:
+        except Exception as exc:
+            return self._refusal(exc, media)
+        return await self.answer(route, media, body, principal)
+
+    async def answer(self, route: str, media: str, body: bytes, principal: Principal) -> Response:
+        """The answer to an authenticated request of `route` (traces, logs, metrics) with its body read.
+
+        `prela serve --workers N`: a receiver worker overrides it to forward to the owner (server/forward.py).
+        """
+        try:
+            signal, json = self._routes[route]
+            if media in _PROTOBUF_TYPES:
+                return await self._protobuf(signal, body, principal)
+            return await json(body, principal)
+        except Exception as exc:
+            return self._refusal(exc, media)
+
+    def _refusal(self, exc: Exception, media: str) -> Response:
+        """The answer to a refused request: re-raises what is not a refusal."""
+        # Errors answer in the request's encoding: a protobuf Status to protobuf requests, else JSON
+        # (also for a missing or unknown Content-Type, so that a person can read why).
+        as_json = media not in _PROTOBUF_TYPES
+        if isinstance(exc, Unauthenticated):
             headers = {"WWW-Authenticate": exc.www_authenticate}
             return self._refuse("auth", 401, _UNAUTHENTICATED, exc.message, as_json, headers)
-        except AuthUnavailable as exc:
+        if isinstance(exc, AuthUnavailable):
             headers = {"Retry-After": self._retry_after}
             return self._refuse("auth_unavailable", 503, _UNAVAILABLE, str(exc), as_json, headers)
-        except RateLimited as exc:
+        if isinstance(exc, RateLimited):
             headers = {"Retry-After": exc.retry_after}
             return self._refuse("rate_limited", 429, _RESOURCE_EXHAUSTED, str(exc), as_json, headers)
-        except InvalidPayload as exc:
+        if isinstance(exc, InvalidPayload):
             return self._refuse("decode", 400, _INVALID_ARGUMENT, str(exc), as_json)
-        except PayloadTooLarge as exc:
+        if isinstance(exc, PayloadTooLarge):
             return self._refuse("too_large", 413, _RESOURCE_EXHAUSTED, str(exc), as_json)
-        except UnsupportedMediaType as exc:
+        if isinstance(exc, UnsupportedMediaType):
             return self._refuse("unsupported_media", 415, _INVALID_ARGUMENT, str(exc), as_json)
-        except ExportError as exc:
+        if isinstance(exc, ExportError):
             return self._refuse(
                 exc.reason, 503, _UNAVAILABLE, str(exc), as_json, {"Retry-After": self._retry_after}
             )
-        except ClientDisconnect:
+        if isinstance(exc, ClientDisconnect):
             return self._refuse("disconnected", 400, _INVALID_ARGUMENT, "client disconnected", as_json)
+        raise exc
 
-    def _protobuf(self, signal: OtlpSignal) -> Handler:
-        async def handle(body: bytes, principal: Principal) -> Response:
-            response = await export_protobuf(
-                self._ingest, signal, body, principal, TRANSPORT, "body is not a valid {name} protobuf"
-            )
-            return Response(response.SerializeToString(), media_type=PROTOBUF)
+    def unavailable(self, reason: str, message: str, media: str) -> Response:
+        """A retryable refusal (503 + Retry-After) in the request's encoding."""
+        as_json = media not in _PROTOBUF_TYPES
+        headers = {"Retry-After": self._retry_after}
+        return self._refuse(reason, 503, _UNAVAILABLE, message, as_json, headers)
 
-        return handle
+    async def _protobuf(self, signal: OtlpSignal, body: bytes, principal: Principal) -> Response:
+        response = await export_protobuf(
+            self._ingest, signal, body, principal, TRANSPORT, "body is not a valid {name} protobuf"
+        )
+        return Response(response.SerializeToString(), media_type=PROTOBUF)
 
     async def _json(self, body: bytes, principal: Principal) -> Response:
         try:
@@ -190,9 +216,8 @@ class OtlpHttpReceiver:
                 f"JSON body must be an object (OTLP ExportTraceServiceRequest or a Prela trace), "
                 f"got {type(doc).__name__}"
             )
-        result = await self._ingest.export_otlp(
-            otlp_json_to_request(doc), principal, TRANSPORT, RawRequest(PayloadKind.OTLP_JSON, body)
-        )
+        request = otlp_json_to_request(doc)
+        result = await self._ingest.export_otlp(request, principal, TRANSPORT, raw_otlp_json(request))
         partial: dict[str, Any] = {}
         if result.rejected:
             # proto3 JSON mapping: int64 as a string

@@ -47,6 +47,16 @@ def _json(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
+def data_point_problem(metric_name: str, index: int, point: Any) -> str | None:
+    """Why a data point cannot be stored (its times), or None."""
+    if point.time_unix_nano > MAX_TIME_NS or point.start_time_unix_nano > MAX_TIME_NS:
+        return (
+            f"data point {index} of metric '{metric_name}': time beyond 2262-04-11 "
+            "(the largest nanosecond timestamp stored)"
+        )
+    return None
+
+
 def map_metrics_request(request: ExportMetricsServiceRequest, project_id: str) -> MappedMetrics:
     """Every data point of an OTLP metrics export request as a `MetricPoint` of `project_id`."""
     rows: list[MetricPoint] = []
@@ -68,12 +78,9 @@ def map_metrics_request(request: ExportMetricsServiceRequest, project_id: str) -
                 temporality = getattr(data, "aggregation_temporality", 0)
                 monotonic = int(getattr(data, "is_monotonic", False))
                 for index, point in enumerate(data.data_points):
-                    if point.time_unix_nano > MAX_TIME_NS or point.start_time_unix_nano > MAX_TIME_NS:
+                    message = data_point_problem(metric.name, index, point)
+                    if message is not None:
                         rejected += 1
-                        message = (
-                            f"data point {index} of metric '{metric.name}': time beyond 2262-04-11 "
-                            "(the largest nanosecond timestamp stored)"
-                        )
                         if len(errors) < MAX_ERRORS and message not in errors:
                             errors.append(message)
                         continue

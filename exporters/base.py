@@ -1,13 +1,14 @@
-"""The interface between the collector and whatever carries its spans on (queue or Kafka)."""
+"""The interface between the collector and whatever carries its requests on (queue or Kafka).
+
+Requests travel raw, as received: the mapping to Prela's rows happens where they are stored
+(the writer), never on the receivers' event loop.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import IntEnum
 from typing import Protocol
-
-from prela.model import SpanRecord
 
 
 class PayloadKind(IntEnum):
@@ -22,6 +23,8 @@ class PayloadKind(IntEnum):
     OTLP_METRICS = 7  # an ExportMetricsServiceRequest (likewise)
     SPOOL_LOGS = 8  # the collector's spool: an OTLP logs request for the logs topic
     SPOOL_METRICS = 9  # … an OTLP metrics request for the metrics topic
+    SPOOL_OTLP_SPANS = 10  # … raw ExportTraceServiceRequests for the spans topic (with Prela headers)
+    SPOOL_PRELA_TRACES = 11  # … Prela JSON traces for the traces topic (with Prela headers)
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,16 +52,11 @@ class Unavailable(ExportError):
 
 
 class SpanExporter(Protocol):
-    async def export(
-        self,
-        project_id: str,
-        records: Sequence[SpanRecord],
-        whole_trace: bool = False,
-        raw: RawRequest | None = None,
-    ) -> None:
-        """Return once the spans are durable; raise `ExportError` when they are not.
+    async def export(self, project_id: str, raw: RawRequest, items: int) -> None:
+        """Return once the request is durable; raise `ExportError` when it is not.
 
-        `whole_trace` marks a complete trace sent at once (the seed's Prela JSON);
-        `raw` is the request they were mapped from.
+        `raw` is the request as received (OTLP/JSON traces already converted to protobuf);
+        `items` counts what it carries that was accepted (spans, log records, data points),
+        for the exporter's bounds and metrics.
         """
         ...

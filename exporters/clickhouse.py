@@ -29,7 +29,6 @@ from prela.telemetry.metrics import (
     WRITER_INSERT_ERRORS,
     WRITER_INSERT_SECONDS,
     WRITER_INSERTED_BATCHES,
-    WRITER_INSERTED_SPANS,
     WRITER_UNSTORABLE_SPANS,
 )
 
@@ -124,9 +123,11 @@ def applied_versions(client: Client, database: str) -> set[int]:
     return {int(r[0]) for r in rows}
 
 
-def apply_schema(client: Client, database: str, ttl_days: int) -> list[int]:
+def apply_schema(client: Client, database: str, ttl_days: int, engine_mapping: bool = False) -> list[int]:
     """Bring `database` to this release's schema: the migrations it has not had, in order, each
-    recorded after it ran; then the retention. Returns the versions applied now.
+    recorded after it ran; then the retention; with `engine_mapping` (`PRELA_MAPPING=engine`), the
+    chain of views mapping raw OTLP requests (1.5-2.5 s, so only when chosen; a chain installed
+    before is left for writers still using it). Returns the versions applied now.
 
     Statements are idempotent (IF NOT EXISTS), so a migration interrupted half-way runs again
     whole. Back-fills read the spans already stored: run migrations while no writer inserts.
@@ -155,7 +156,8 @@ def apply_schema(client: Client, database: str, ttl_days: int) -> list[int]:
         )  # fmt: skip
     for statement in _statements(Template((_SQL / "retention.sql").read_text()).substitute(values)):
         client.command(statement)
-    install_engine_mapping(client, database)  # after the migrations: it fills the spans columns
+    if engine_mapping:
+        install_engine_mapping(client, database)  # after the migrations: it fills the spans columns
     logger.info("schema ready database=%s ttl_days=%d applied=%s", database, ttl_days, applied)
     return applied
 
@@ -226,8 +228,6 @@ class ClickHouseWriter:
             raise
         elapsed = time.perf_counter() - started
         WRITER_INSERT_SECONDS.observe(elapsed)
-        if row_type is SpanRecord:
-            WRITER_INSERTED_SPANS.inc(len(records))
         WRITER_INSERTED_BATCHES.inc()
         logger.debug("inserted rows=%d type=%s seconds=%.4f", len(records), row_type.__name__, elapsed)
 

@@ -1,12 +1,16 @@
 """The Kafka transport of the scale-out mode: the collector's producer side.
 
-Spans travel as `prela.v1.SpanBatch` messages (proto/prela_spans.proto), one
-message per trace (split when large), keyed by trace id so a trace's spans
-share a partition. OTLP spans go to the spans topic; complete traces sent as
-Prela JSON go to the traces topic (the seed's layout); the writer reads both.
-The collector does not wait for Kafka before answering: it appends each
-request to its spool (exporters/spool.py), whose sender task publishes with
-`KafkaSender` (acks=all) and checkpoints what Kafka acknowledged.
+Requests travel raw. An OTLP trace request goes to the spans topic as one
+message holding its `ExportTraceServiceRequest` protobuf (split by resource,
+scope and spans when larger than a message may be), its project and format in
+record headers (`prela-project`, `content-type: application/x-protobuf`); a
+complete trace sent as Prela JSON goes to the traces topic as its JSON body
+(`content-type: application/json`): the seed's layout. The writer reads both,
+and also messages of the older layout (`prela.v1.SpanBatch` per trace, no
+headers) that a topic may still hold after an upgrade. The collector does not
+wait for Kafka before answering: it appends each request to its spool
+(exporters/spool.py), whose sender task publishes with `KafkaSender`
+(acks=all) and checkpoints what Kafka acknowledged.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 from aiokafka.helpers import create_ssl_context
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from prela.model import SpanRecord
 from prela.proto.codec import encode_batch
@@ -29,6 +34,14 @@ from prela.proto.codec import encode_batch
 logger = logging.getLogger(__name__)
 
 SEVEN_DAYS_MS = 7 * 24 * 3600 * 1000
+
+PROJECT_HEADER = "prela-project"
+CONTENT_TYPE_HEADER = "content-type"
+PROTOBUF = b"application/x-protobuf"
+JSON = b"application/json"
+
+# (topic, key, value, headers); an empty key is sent as none (the producer spreads such messages)
+Message = tuple[str, bytes, bytes, list[tuple[str, bytes]]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,10 +125,65 @@ def split_by_trace(records: Sequence[SpanRecord]) -> dict[str, list[SpanRecord]]
     return by_trace
 
 
+def split_request(payload: bytes, max_bytes: int) -> list[bytes]:
+    """An ExportTraceServiceRequest as serialized parts of at most `max_bytes` each: halved by resource,
+    then scope, then spans (the rare request larger than a Kafka message). A single span over the limit
+    stays one part, left to the caller to refuse."""
+    if len(payload) <= max_bytes:
+        return [payload]
+    parts: list[bytes] = []
+    pending = [ExportTraceServiceRequest.FromString(payload)]
+    while pending:
+        request = pending.pop()
+        value = request.SerializeToString()
+        halves = _halves(request) if len(value) > max_bytes else None
+        if halves is None:
+            parts.append(value)
+        else:
+            pending += [halves[1], halves[0]]
+    return parts
+
+
+def _halves(
+    request: ExportTraceServiceRequest,
+) -> tuple[ExportTraceServiceRequest, ExportTraceServiceRequest] | None:
+    resources = request.resource_spans
+    if len(resources) > 1:
+        half = len(resources) // 2
+        return (
+            ExportTraceServiceRequest(resource_spans=resources[:half]),
+            ExportTraceServiceRequest(resource_spans=resources[half:]),
+        )
+    if not resources:
+        return None
+    resource = resources[0]
+    scopes = resource.scope_spans
+    halves = []
+    if len(scopes) > 1:
+        half = len(scopes) // 2
+        for part in (scopes[:half], scopes[half:]):
+            r = ExportTraceServiceRequest()
+            added = r.resource_spans.add(resource=resource.resource, schema_url=resource.schema_url)
+            added.scope_spans.extend(part)
+            halves.append(r)
+        return halves[0], halves[1]
+    if not scopes or len(scopes[0].spans) < 2:
+        return None
+    scope = scopes[0]
+    half = len(scope.spans) // 2
+    for part in (scope.spans[:half], scope.spans[half:]):
+        r = ExportTraceServiceRequest()
+        added = r.resource_spans.add(resource=resource.resource, schema_url=resource.schema_url)
+        added.scope_spans.add(scope=scope.scope, schema_url=scope.schema_url).spans.extend(part)
+        halves.append(r)
+    return halves[0], halves[1]
+
+
 def encode_messages(
     project_id: str, records: Sequence[SpanRecord], max_bytes: int
 ) -> list[tuple[bytes, bytes]]:
-    """(key, value) messages: one SpanBatch per trace, halved until each fits `max_bytes`."""
+    """(key, value) messages of the older layout: one SpanBatch per trace, halved until each fits
+    `max_bytes` (no longer produced; kept to test that the writer still reads them)."""
     messages: list[tuple[bytes, bytes]] = []
     for trace_id, spans in split_by_trace(records).items():
         key = trace_id.encode()
@@ -181,8 +249,9 @@ class KafkaSender:
                 on_connect, self._on_connect = self._on_connect, None
                 await on_connect()
 
-    async def send(self, messages: Sequence[tuple[str, bytes, bytes]]) -> None:
-        """Publish (topic, key, value) messages; raises KafkaError/TimeoutError/OSError when not acknowledged."""
+    async def send(self, messages: Sequence[Message]) -> None:
+        """Publish (topic, key, value, headers) messages; raises KafkaError/TimeoutError/OSError when not
+        acknowledged."""
         try:
             await self.connect()
             if self._producer is None:
@@ -194,9 +263,12 @@ class KafkaSender:
         self.healthy = True
 
     @staticmethod
-    async def _send_all(producer: AIOKafkaProducer, messages: Sequence[tuple[str, bytes, bytes]]) -> None:
+    async def _send_all(producer: AIOKafkaProducer, messages: Sequence[Message]) -> None:
         send = producer.send
-        acks = [await send(topic, value, key=key) for topic, key, value in messages]
+        acks = [
+            await send(topic, value, key=key or None, headers=headers or None)
+            for topic, key, value, headers in messages
+        ]
         await asyncio.gather(*acks)
 
     async def stop(self, timeout_s: float = 5.0) -> None:

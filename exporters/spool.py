@@ -1,7 +1,7 @@
 """The collector's spool: what `prela collector` acknowledged survives a Kafka outage and a crash.
 
-Each accepted request is appended, already encoded as the Kafka messages it
-becomes (exporters/kafka.py), to a write-ahead log in the data dir (the same
+Each accepted request is appended, raw, as the Kafka messages it becomes
+(exporters/kafka.py: one per request, split only when larger than a message), to a write-ahead log in the data dir (the same
 log `prela serve` keeps, exporters/wal.py), and answered once the append
 returned. One sender task reads the log in order, publishes with acks=all and
 checkpoints an entry only after Kafka acknowledged all of its messages; while
@@ -22,12 +22,22 @@ import struct
 import time
 from collections.abc import Sequence
 
+import orjson
 from aiokafka.errors import KafkaError, MessageSizeTooLargeError
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from prela.exporters.base import Overloaded, PayloadKind, RawRequest, Unavailable
-from prela.exporters.kafka import KafkaConfig, KafkaSender, encode_messages
+from prela.exporters.kafka import (
+    CONTENT_TYPE_HEADER,
+    JSON,
+    PROJECT_HEADER,
+    PROTOBUF,
+    KafkaConfig,
+    KafkaSender,
+    Message,
+    split_request,
+)
 from prela.exporters.wal import WalEntry, WalFull, WalReader, WriteAheadLog
-from prela.model import SpanRecord
 from prela.proto.codec import decode_batch
 from prela.telemetry.metrics import (
     EXPORTER_FAILED_SPANS,
@@ -39,6 +49,7 @@ from prela.telemetry.metrics import (
     SPOOL_OLDEST_AGE_SECONDS,
     SPOOL_PENDING_REQUESTS,
 )
+from prela.writer.backoff import Backoff
 
 logger = logging.getLogger(__name__)
 
@@ -96,10 +107,18 @@ class KafkaSpool:
         self._sender = sender
         self._config = config
         self._topics = {
-            PayloadKind.SPOOL_TRACES: config.topic_traces,
+            PayloadKind.SPOOL_TRACES: config.topic_traces,  # the older layout, still in a spool after an upgrade
+            PayloadKind.SPOOL_PRELA_TRACES: config.topic_traces,
             PayloadKind.SPOOL_LOGS: config.topic_logs,
             PayloadKind.SPOOL_METRICS: config.topic_metrics,
         }
+        self._content_types = {
+            PayloadKind.SPOOL_OTLP_SPANS: PROTOBUF,
+            PayloadKind.SPOOL_PRELA_TRACES: JSON,
+            PayloadKind.SPOOL_LOGS: PROTOBUF,
+            PayloadKind.SPOOL_METRICS: PROTOBUF,
+        }
+        self._limit = config.max_message_bytes
         self._read_bytes = read_bytes
         self._max_backoff_s = max_backoff_s
         self._wakeup = asyncio.Event()
@@ -128,30 +147,27 @@ class KafkaSpool:
             return 0.0
         return max(0.0, (time.time_ns() - self._oldest_ns) / 1e9)
 
-    async def export(
-        self,
-        project_id: str,
-        records: Sequence[SpanRecord],
-        whole_trace: bool = False,
-        raw: RawRequest | None = None,
-    ) -> None:
-        """Return once the spans are in the spool (Kafka is not waited for)."""
-        if not records:
+    async def export(self, project_id: str, raw: RawRequest, items: int) -> None:
+        """Return once the request is in the spool (Kafka is not waited for)."""
+        if not items:
             return
         if self._closing:
             raise Unavailable("the collector is shutting down")
-        if records[0].__class__ is not SpanRecord and raw is not None:
-            self._append_signal(project_id, raw)
-            return
-        messages = encode_messages(project_id, records, self._config.max_message_bytes)
-        largest = max(len(value) for _, value in messages)
-        if largest > self._config.max_message_bytes + 60 * 1024:  # what the producer would refuse, as before
+        if raw.kind is PayloadKind.OTLP_PROTOBUF:
+            kind, key, values = PayloadKind.SPOOL_OTLP_SPANS, b"", split_request(raw.payload, self._limit)
+        elif raw.kind is PayloadKind.PRELA_JSON:
+            kind, key, values = PayloadKind.SPOOL_PRELA_TRACES, b"", [raw.payload]
+        else:  # OTLP logs / metrics, one message keyed by project
+            kind = PayloadKind.SPOOL_LOGS if raw.kind is PayloadKind.OTLP_LOGS else PayloadKind.SPOOL_METRICS
+            key, values = project_id.encode(), [raw.payload]
+            items = 0  # the spool's span counters count spans only
+        largest = max(len(value) for value in values)
+        if largest > self._limit + 60 * 1024:  # what the producer would refuse, as before
             raise Unavailable(
-                f"a span of {largest} bytes exceeds the Kafka message limit "
-                f"(PRELA_KAFKA_MAX_MESSAGE_BYTES={self._config.max_message_bytes})"
+                f"a request part of {largest} bytes exceeds the Kafka message limit "
+                f"(PRELA_KAFKA_MAX_MESSAGE_BYTES={self._config.max_message_bytes}): send smaller batches"
             )
-        kind = PayloadKind.SPOOL_TRACES if whole_trace else PayloadKind.SPOOL_SPANS
-        self._append(kind, project_id, encode_entry(len(records), messages, time.time_ns()), len(records))
+        self._append(kind, project_id, encode_entry(items, [(key, v) for v in values], time.time_ns()), items)
 
     def _append(self, kind: PayloadKind, project_id: str, entry: bytes, spans: int) -> None:
         try:
@@ -165,18 +181,6 @@ class KafkaSpool:
         self._refused_at = None
         SPOOL_APPENDED_SPANS.inc(spans)
         self._wakeup.set()
-
-    def _append_signal(self, project_id: str, raw: RawRequest) -> None:
-        """Spool an OTLP logs / metrics request as it is: one message for its topic, keyed by project."""
-        if len(raw.payload) > self._config.max_message_bytes:
-            raise Unavailable(
-                f"an OTLP request of {len(raw.payload)} bytes exceeds the Kafka message limit "
-                f"(PRELA_KAFKA_MAX_MESSAGE_BYTES={self._config.max_message_bytes}): send smaller batches"
-            )
-        kind = PayloadKind.SPOOL_LOGS if raw.kind is PayloadKind.OTLP_LOGS else PayloadKind.SPOOL_METRICS
-        self._append(
-            kind, project_id, encode_entry(0, [(project_id.encode(), raw.payload)], time.time_ns()), 0
-        )
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="prela-spool-sender")
@@ -201,7 +205,7 @@ class KafkaSpool:
             reader.close()
 
     async def _send_in_order(self, reader: WalReader) -> None:
-        backoff = 0.1
+        backoff = Backoff(0.1, self._max_backoff_s)
         while True:
             self._wakeup.clear()
             entries = reader.read(self._read_bytes)
@@ -214,17 +218,17 @@ class KafkaSpool:
             if not self._sender.connected:  # connect (and create topics) while idle, for /health
                 try:
                     await self._sender.connect()
-                    backoff = 0.1
+                    backoff.reset()
                 except (KafkaError, TimeoutError, OSError) as exc:
-                    logger.warning("kafka not reachable retry_in_s=%.1f error=%r", backoff, str(exc)[:300])
+                    delay = backoff.next()
+                    logger.warning("kafka not reachable retry_in_s=%.1f error=%r", delay, str(exc)[:300])
                     with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._wakeup.wait(), backoff)
-                    backoff = min(backoff * 2, self._max_backoff_s)
+                        await asyncio.wait_for(self._wakeup.wait(), delay)
                 continue
             await self._wakeup.wait()
 
     async def _send_until_acknowledged(self, entries: list[WalEntry]) -> None:
-        messages: list[tuple[str, bytes, bytes]] = []
+        messages: list[Message] = []
         spans = 0
         for i, entry in enumerate(entries):
             appended_at_ns, count, pairs = decode_entry(entry.payload)
@@ -232,27 +236,48 @@ class KafkaSpool:
                 self._oldest_ns = appended_at_ns
             spans += count
             topic = self._topics.get(entry.kind, self._config.topic_spans)
-            messages += ((topic, key, value) for key, value in pairs)
+            content_type = self._content_types.get(entry.kind)
+            headers = (
+                [(PROJECT_HEADER, entry.project_id.encode()), (CONTENT_TYPE_HEADER, content_type)]
+                if content_type is not None
+                else []
+            )
+            messages += ((topic, key, value, headers) for key, value in pairs)
         if not await self._deliver(messages, len(entries), spans):
             # A message the broker refuses as too large (its limit is below ours) would block the spool
             # forever: send one message at a time and leave out only those, logged with their trace id.
             for message in messages:
                 if not await self._deliver([message], 1, 0):
                     logger.error(
-                        "kafka refuses a message as too large: left out of the spool trace_id=%s bytes=%d "
+                        "kafka refuses a message as too large: left out of the spool topic=%s key=%s bytes=%d "
                         "(raise the broker's message.max.bytes or lower PRELA_KAFKA_MAX_MESSAGE_BYTES)",
-                        message[1].decode(errors="replace"), len(message[2]),
+                        message[0], message[1].decode(errors="replace"), len(message[2]),
                     )  # fmt: skip
-                    if message[0] in (self._config.topic_spans, self._config.topic_traces):
-                        EXPORTER_FAILED_SPANS.labels("kafka").inc(len(decode_batch(message[2])[1]))
+                    EXPORTER_FAILED_SPANS.labels("kafka").inc(self._spans_of(message))
         self._wal.checkpoint(entries[-1].lsn)
         self.sent_spans += spans
         EXPORTER_SENT_SPANS.labels("kafka").inc(spans)
         SPOOL_DRAINED_SPANS.inc(spans)
 
-    async def _deliver(self, messages: list[tuple[str, bytes, bytes]], requests: int, spans: int) -> bool:
+    def _spans_of(self, message: Message) -> int:
+        """The spans of a message the broker refused (for the failed-spans counter)."""
+        topic, _, value, headers = message
+        content_type = dict(headers).get(CONTENT_TYPE_HEADER)
+        try:
+            if topic == self._config.topic_spans and content_type == PROTOBUF:
+                request = ExportTraceServiceRequest.FromString(value)
+                return sum(len(s.spans) for r in request.resource_spans for s in r.scope_spans)
+            if topic == self._config.topic_traces and content_type == JSON:
+                return len(orjson.loads(value)["spans"])
+            if topic in (self._config.topic_spans, self._config.topic_traces) and content_type is None:
+                return len(decode_batch(value)[1])
+        except Exception:  # counting only: a message that does not read counts as none
+            return 0
+        return 0
+
+    async def _deliver(self, messages: list[Message], requests: int, spans: int) -> bool:
         """Send until Kafka acknowledged (True), backing off while it is away; False: a message is too large."""
-        backoff = 0.1
+        backoff = Backoff(0.1, self._max_backoff_s)
         failures = 0
         while True:
             try:
@@ -262,13 +287,13 @@ class KafkaSpool:
                 return False
             except (KafkaError, TimeoutError, OSError) as exc:
                 failures += 1
+                delay = backoff.next()
                 logger.warning(
                     "kafka did not acknowledge spooled requests=%d spans=%d attempt=%d retry_in_s=%.1f "
                     "pending_requests=%d error=%r",
-                    requests, spans, failures, backoff, self.pending_requests, f"{type(exc).__name__}: {exc}"[:300],
+                    requests, spans, failures, delay, self.pending_requests, f"{type(exc).__name__}: {exc}"[:300],
                 )  # fmt: skip
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, self._max_backoff_s)
+                await asyncio.sleep(delay)
         if failures:
             logger.info("kafka acknowledged again after attempts=%d", failures + 1)
         return True

@@ -39,6 +39,7 @@ def build_receivers(
             settings.otlp_grpc_port,
             settings.max_request_bytes,
             admission,
+            reuse_port=settings.workers > 1,  # the workers of the role share the port (server/workers.py)
         )
     except OSError as exc:  # the port is taken or the address is not ours
         raise ConfigurationError(f"{exc} (--otlp-grpc-port / PRELA_OTLP_GRPC_PORT)") from None

@@ -40,11 +40,19 @@ def role_listeners(settings: Settings, role: str) -> list[Listener]:
     query_flag = "--query-port" if role == "serve" else "--port"
     query_port = Listener(settings.host, settings.query_port, query_flag, "PRELA_QUERY_PORT")
     metrics_port = Listener(settings.host, settings.metrics_port, "--metrics-port", "PRELA_METRICS_PORT")
+    # `--workers N`: writer worker i serves its health and metrics on the metrics port + i, and so does
+    # collector worker i (its OTLP port's /metrics is whichever worker took the connection).
+    worker_ports = [
+        Listener(settings.host, settings.metrics_port + i, "--metrics-port", "PRELA_METRICS_PORT")
+        for i in range(1, settings.workers if settings.metrics_port else 1)
+    ]
     return {
         "serve": [grpc_port, http_port, query_port],
-        "collector": [grpc_port, http_port],
+        "collector": [grpc_port, http_port, metrics_port, *worker_ports]
+        if settings.workers > 1
+        else [grpc_port, http_port],
         "query": [query_port],
-        "writer": [metrics_port],
+        "writer": [metrics_port, *worker_ports],
     }.get(role, [])
 
 
@@ -65,8 +73,12 @@ def check_listeners(listeners: list[Listener]) -> None:
             sock.close()
 
 
-def _bind_all(listener: Listener) -> list[socket.socket]:
+def _bind_all(listener: Listener, reuse_port: bool = False) -> list[socket.socket]:
     address = f"{listener.host}:{listener.port}"
+    if listener.port > 65535:  # the metrics port + i of a writer worker
+        raise ListenerUnavailable(
+            f"port {listener.port} is beyond 65535: pass {listener.flag} or set {listener.env}"
+        )
     try:
         infos = socket.getaddrinfo(
             listener.host or None, listener.port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
@@ -81,10 +93,12 @@ def _bind_all(listener: Listener) -> list[socket.socket]:
         sock = socket.socket(family, kind, proto)
         try:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if reuse_port:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
             if family == socket.AF_INET6:
                 sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
             sock.bind(sockaddr)
-            sock.listen(1)
+            sock.listen(2048 if reuse_port else 1)
             bound.append(sock)
         except OSError as exc:
             sock.close()
@@ -111,16 +125,23 @@ def _bind_error(listener: Listener, exc: OSError) -> str:
 class UvicornServer(uvicorn.Server):
     """A uvicorn server that leaves signals to the role, which may run several servers."""
 
+    sockets: list[socket.socket] | None = None  # pre-bound listeners (SO_REUSEPORT), else uvicorn binds
+
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
         yield
 
 
-def http_server(app: Starlette, host: str, port: int, graceful_s: float) -> UvicornServer:
+def http_server(
+    app: Starlette, host: str, port: int, graceful_s: float, reuse_port: bool = False, uds: str | None = None
+) -> UvicornServer:
+    """A uvicorn server; `reuse_port` shares the port with the other workers (SO_REUSEPORT), `uds` listens
+    on a Unix socket instead of host:port."""
     config = uvicorn.Config(
         app,
         host=host,
         port=port,
+        uds=uds,
         log_config=None,
         access_log=False,
         lifespan="off",
@@ -128,7 +149,17 @@ def http_server(app: Starlette, host: str, port: int, graceful_s: float) -> Uvic
         limit_concurrency=4096,
         backlog=2048,
     )
-    return UvicornServer(config)
+    server = UvicornServer(config)
+    if reuse_port:
+        server.sockets = reuse_port_sockets(Listener(host, port, "", ""))
+    return server
+
+
+def reuse_port_sockets(listener: Listener) -> list[socket.socket]:
+    """Listening sockets on every address of `listener` with SO_REUSEPORT: the kernel spreads the
+    connections over every worker's socket. The supervisor has checked that no other program holds the
+    port (`check_listeners`, which binds without SO_REUSEPORT)."""
+    return _bind_all(listener, reuse_port=True)
 
 
 class Servers:
@@ -164,7 +195,7 @@ class Servers:
 
 async def _serve(server: UvicornServer) -> None:
     try:
-        await server.serve()
+        await server.serve(server.sockets)
     except SystemExit as exc:  # uvicorn exits the process when it cannot bind; let the role stop in order
         raise OSError(
             f"HTTP listener on {server.config.host}:{server.config.port} failed (exit {exc.code})"

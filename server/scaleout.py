@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from pathlib import Path
 
 from aiokafka.errors import KafkaError
 from clickhouse_connect.driver.client import Client
@@ -15,11 +16,12 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from prela.auth import AuthRuntime
-from prela.collector.ingest import Ingest, logs_of_message, metrics_of_message
+from prela.collector.ingest import Ingest
+from prela.exporters.base import PayloadKind
 from prela.exporters.clickhouse import ClickHouseWriter, apply_schema, close_all, connect
 from prela.exporters.clickhouse_version import ClickHouseVersionError, check_server_version
 from prela.exporters.kafka import KafkaConfig, KafkaSender, create_topics
-from prela.exporters.kafka_writer import KafkaClickHouseWriter
+from prela.exporters.otlp_insert import trace_inserter
 from prela.exporters.spool import KafkaSpool, segment_bytes_for
 from prela.exporters.wal import WriteAheadLog
 from prela.server.access import auth_config
@@ -27,8 +29,10 @@ from prela.server.compose import build_query, build_receivers, trace_store
 from prela.server.runtime import Servers, http_server
 from prela.server.serve import lock_data_dir
 from prela.server.settings import ConfigurationError, Settings
-from prela.telemetry.health import health_endpoint
+from prela.telemetry.health import HealthCheck, health_endpoint
 from prela.telemetry.metrics import metrics_endpoint
+from prela.writer.backoff import Backoff
+from prela.writer.kafka_writer import KafkaClickHouseWriter
 
 logger = logging.getLogger(__name__)
 
@@ -69,14 +73,52 @@ async def ensure_topics(config: KafkaConfig) -> None:
         logger.warning("kafka topics not created (create them in the console if missing) error=%r", str(exc))
 
 
-async def run_collector(settings: Settings, stop: asyncio.Event) -> bool:
+def worker_metrics_port(settings: Settings, worker: int) -> int:
+    """Worker `worker` of `prela writer --workers N` serves /health, /stats and /metrics on the metrics
+    port plus its index (worker 0 on the port itself, as with one worker); so does a collector worker
+    (/health, /ready, /metrics) when there are several, its shared OTLP port answering for any of them."""
+    return settings.metrics_port + worker if settings.metrics_port else 0
+
+
+def _health_and_metrics_app(health: HealthCheck, ready: HealthCheck) -> Starlette:
+    return Starlette(
+        routes=[
+            Route("/health", health_endpoint(health), methods=["GET"]),
+            Route("/ready", health_endpoint(ready), methods=["GET"]),
+            Route("/metrics", metrics_endpoint, methods=["GET"]),
+        ]
+    )
+
+
+def collector_spool_dir(settings: Settings, worker: int) -> Path:
+    """Where worker `worker` of `prela collector --workers N` keeps its spool (and lock): the data dir for
+    worker 0 (as with one worker), `<data dir>/workers/<i>` for the others."""
+    return settings.data_dir if worker == 0 else settings.data_dir / "workers" / str(worker)
+
+
+def _warn_of_former_workers_spools(settings: Settings) -> None:
+    """A spool of a worker index this start does not run is sent by nobody: say so."""
+    workers_dir = settings.data_dir / "workers"
+    if not workers_dir.is_dir():
+        return
+    for spool_dir in sorted(workers_dir.iterdir()):
+        if spool_dir.name.isdigit() and int(spool_dir.name) >= settings.workers:
+            logger.warning(
+                "the spool of a former worker is not sent by this start dir=%s: start with --workers %d "
+                "or more to send what it may hold",
+                spool_dir, int(spool_dir.name) + 1,
+            )  # fmt: skip
+
+
+async def run_collector(settings: Settings, stop: asyncio.Event, worker: int = 0) -> bool:
     """Spool every accepted request in the data dir, send the spool to Kafka; True when all was sent."""
     settings.require("collector")
     config = kafka_config(settings)
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    lock = lock_data_dir(settings.data_dir)
+    root = collector_spool_dir(settings, worker)
+    root.mkdir(parents=True, exist_ok=True)
+    lock = lock_data_dir(root)
     wal = WriteAheadLog(
-        settings.data_dir / "spool",
+        root / "spool",
         segment_bytes=segment_bytes_for(settings.spool_max_bytes),
         fsync=settings.wal_fsync,
         max_bytes=settings.spool_max_bytes,
@@ -90,6 +132,8 @@ async def run_collector(settings: Settings, stop: asyncio.Event) -> bool:
             spool.pending_requests,
         )
     spool.start()
+    if worker == 0:
+        _warn_of_former_workers_spools(settings)
     auth = await AuthRuntime.start(auth_config(settings), settings.data_dir)
     ingest = Ingest(spool, auth.rate_limiter)
 
@@ -102,17 +146,25 @@ async def run_collector(settings: Settings, stop: asyncio.Event) -> bool:
 
     # No `downstream_full` here: a full spool is an outage, refused by the spool as `spool_full`.
     grpc_server, grpc_port, app = build_receivers(settings, ingest, auth, health, ready)
-    servers = Servers(
-        [http_server(app, settings.host, settings.otlp_http_port, settings.drain_timeout_s)],
-        grpc_server,
-        settings.drain_timeout_s,
-    )
+    http_servers = [
+        http_server(
+            app,
+            settings.host,
+            settings.otlp_http_port,
+            settings.drain_timeout_s,
+            reuse_port=settings.workers > 1,
+        )
+    ]
+    if settings.workers > 1 and settings.metrics_port:  # a scrape target per worker: see worker_metrics_port
+        observed = _health_and_metrics_app(health, ready)
+        http_servers.append(http_server(observed, settings.host, worker_metrics_port(settings, worker), 5))
+    servers = Servers(http_servers, grpc_server, settings.drain_timeout_s)
     started = await servers.start()
     if started:
         logger.info(
             "prela collector ready otlp_grpc=%s:%d otlp_http=%s:%d kafka=%s topics=%s,%s spool=%s auth: %s",
             settings.host, grpc_port, settings.host, settings.otlp_http_port, config.bootstrap_servers,
-            config.topic_spans, config.topic_traces, (settings.data_dir / "spool").resolve(), auth.describe(),
+            config.topic_spans, config.topic_traces, (root / "spool").resolve(), auth.describe(),
         )  # fmt: skip
         await stop.wait()
     logger.info("shutting down: refusing new requests, sending the spool to Kafka")
@@ -142,28 +194,35 @@ async def connect_until_ready(settings: Settings, stop: asyncio.Event) -> Client
 
     None when `stop` was set first.
     """
-    backoff = 0.5
+    backoff = Backoff(0.5, 10.0)
     while not stop.is_set():
         try:
             client = await asyncio.to_thread(connect, settings.clickhouse_dsn())
             await asyncio.to_thread(require_supported_version, client)
-            await asyncio.to_thread(apply_schema, client, settings.clickhouse_database, settings.ttl_days)
+            await asyncio.to_thread(
+                apply_schema,
+                client,
+                settings.clickhouse_database,
+                settings.ttl_days,
+                settings.mapping == "engine",
+            )
             return client
         except ClickHouseVersionError:  # an old server: waiting will not fix it
             raise
         except Exception as exc:  # unreachable, auth, DNS: all retried, all logged
+            delay = backoff.next()
             logger.warning(
                 "clickhouse not ready target=%s retry_in_s=%.1f error=%r",
-                settings.clickhouse_target(), backoff, str(exc)[:300],
+                settings.clickhouse_target(), delay, str(exc)[:300],
             )  # fmt: skip
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), backoff)
-            backoff = min(backoff * 2, 10.0)
+                await asyncio.wait_for(stop.wait(), delay)
     return None
 
 
-async def run_writer(settings: Settings, stop: asyncio.Event) -> bool:
+async def run_writer(settings: Settings, stop: asyncio.Event, worker: int = 0) -> bool:
     settings.require("writer")
+    metrics_port = worker_metrics_port(settings, worker)
     config = kafka_config(settings)
     # Health and metrics answer from the start, so an orchestrator sees a writer waiting for ClickHouse.
     current: list[KafkaClickHouseWriter] = []
@@ -205,7 +264,7 @@ async def run_writer(settings: Settings, stop: asyncio.Event) -> bool:
             Route("/metrics", metrics_endpoint, methods=["GET"]),
         ]
     )
-    servers = Servers([http_server(app, settings.host, settings.metrics_port, 5)], None, 5)
+    servers = Servers([http_server(app, settings.host, metrics_port, 5)], None, 5)
     if not await servers.start():
         return False
     client = await connect_until_ready(settings, stop)
@@ -218,16 +277,22 @@ async def run_writer(settings: Settings, stop: asyncio.Event) -> bool:
     writer = KafkaClickHouseWriter(
         config,
         settings.writer_group,
+        trace_inserter(settings.mapping, client, settings.clickhouse_database),
         clickhouse[0],
         batch_spans=settings.batch_spans,
         linger_s=max(settings.batch_linger_ms, 50) / 1000,
-        signal_decoders={config.topic_logs: logs_of_message, config.topic_metrics: metrics_of_message},
+        signal_topics={
+            config.topic_logs: PayloadKind.OTLP_LOGS,
+            config.topic_metrics: PayloadKind.OTLP_METRICS,
+        },
+        otlp_topics=settings.otlp_topics(),
+        default_project=settings.kafka_default_project,
     )
     current.append(writer)
     logger.info(
-        "prela writer ready group=%s kafka=%s clickhouse=%s health=%s:%d",
+        "prela writer ready group=%s kafka=%s clickhouse=%s health=%s:%d worker=%d",
         settings.writer_group, config.bootstrap_servers, settings.clickhouse_target(), settings.host,
-        settings.metrics_port,
+        metrics_port, worker,
     )  # fmt: skip
     await writer.run(stop)
     await servers.stop()
@@ -265,7 +330,9 @@ async def migrate(settings: Settings) -> None:
     settings.require("migrate")
     client = await asyncio.to_thread(connect, settings.clickhouse_dsn())
     await asyncio.to_thread(require_supported_version, client)
-    await asyncio.to_thread(apply_schema, client, settings.clickhouse_database, settings.ttl_days)
+    await asyncio.to_thread(
+        apply_schema, client, settings.clickhouse_database, settings.ttl_days, settings.mapping == "engine"
+    )
     if settings.kafka_bootstrap_servers:
         created = await create_topics(kafka_config(settings))
         logger.info("kafka topics ready created=%s", ",".join(created) or "none")

@@ -1,4 +1,6 @@
-"""`prela serve`: receivers, embedded pipeline, writer and query API in one process.
+"""`prela serve`: receivers, embedded pipeline, writer and query API in one process (the owner of
+chDB and the write-ahead log); with `--workers N`, N-1 receiver workers share its OTLP ports and forward
+to it (server/forward.py).
 
 Shutdown keeps the promise made to clients: stop taking requests, let
 in-flight requests finish, then drain the queue into ClickHouse and exit; what
@@ -15,15 +17,18 @@ from pathlib import Path
 from typing import TextIO
 
 from prela.auth import AuthRuntime
-from prela.collector.ingest import Ingest, replay_wal
+from prela.collector.ingest import Ingest
 from prela.exporters.clickhouse import ClickHouseWriter, apply_schema, close_all, connect
 from prela.exporters.clickhouse_version import check_server_version
-from prela.exporters.queue import BatchWriter, QueueExporter, SpanQueue
+from prela.exporters.otlp_insert import trace_inserter
+from prela.exporters.queue import QueueExporter, SpanQueue
 from prela.exporters.wal import WriteAheadLog
 from prela.server.access import auth_config
-from prela.server.compose import build_query, build_receivers, trace_store
+from prela.server.compose import admission_limiter, build_query, build_receivers, trace_store
 from prela.server.runtime import Servers, http_server, run_role
 from prela.server.settings import ConfigurationError, Settings
+from prela.writer.batch_writer import BatchWriter
+from prela.writer.replay import replay_wal
 
 logger = logging.getLogger(__name__)
 
@@ -37,16 +42,20 @@ async def run_embedded(settings: Settings, stop: asyncio.Event) -> bool:
     lock = lock_data_dir(settings.data_dir)
     client = await asyncio.to_thread(connect, settings.clickhouse_dsn())
     await asyncio.to_thread(check_server_version, client)  # CLICKHOUSE_URL may name a server
-    await asyncio.to_thread(apply_schema, client, settings.clickhouse_database, settings.ttl_days)
+    await asyncio.to_thread(
+        apply_schema, client, settings.clickhouse_database, settings.ttl_days, settings.mapping == "engine"
+    )
 
     clickhouse = ClickHouseWriter(client, settings.clickhouse_database)
+    traces = trace_inserter(settings.mapping, client, settings.clickhouse_database)
     wal = WriteAheadLog(settings.data_dir / "wal", fsync=settings.wal_fsync)
-    replayed = await asyncio.to_thread(replay_wal, wal, clickhouse, settings.batch_spans)
+    replayed = await asyncio.to_thread(replay_wal, wal, traces, clickhouse, settings.batch_spans)
     if replayed:
         logger.info("replayed spans=%d from the write-ahead log (accepted before the last stop)", replayed)
-    queue = SpanQueue(settings.queue_spans)
+    queue = SpanQueue(settings.queue_spans, settings.queue_bytes)
     writer = BatchWriter(
         queue,
+        traces,
         clickhouse,
         batch_spans=settings.batch_spans,
         linger_s=settings.batch_linger_ms / 1000,
@@ -64,16 +73,35 @@ async def run_embedded(settings: Settings, stop: asyncio.Event) -> bool:
         clickhouse = writer.healthy and await asyncio.to_thread(store.ping)
         return {"clickhouse": clickhouse, "store": await auth.store.ping()}
 
-    def queue_nearly_full() -> bool:  # refused before decoding rather than by the queue after mapping
-        return queue.depth >= queue.capacity * QUEUE_ADMISSION_SHARE
+    def queue_nearly_full() -> bool:  # refused before decoding rather than by the queue after it
+        return (
+            queue.depth >= queue.capacity * QUEUE_ADMISSION_SHARE
+            or queue.depth_bytes >= queue.capacity_bytes * QUEUE_ADMISSION_SHARE
+        )
 
     grpc_server, grpc_port, otlp_app = build_receivers(
         settings, ingest, auth, health, ready, queue_nearly_full
     )
     query_app = build_query(settings, store, auth)
+    workers = None
+    if settings.workers > 1:  # N-1 receiver workers share the OTLP ports and forward to this process
+        from prela.server.forward import ForwardServer, ReceiverWorkers, socket_path
+
+        forward = ForwardServer(
+            socket_path(settings.data_dir), ingest, settings,
+            admission_limiter(settings, queue_nearly_full), health, ready,
+        )  # fmt: skip
+        workers = ReceiverWorkers(settings, forward)
+        await workers.start_socket()
     servers = Servers(
         [
-            http_server(otlp_app, settings.host, settings.otlp_http_port, settings.drain_timeout_s),
+            http_server(
+                otlp_app,
+                settings.host,
+                settings.otlp_http_port,
+                settings.drain_timeout_s,
+                reuse_port=workers is not None,
+            ),
             http_server(query_app, settings.host, settings.query_port, settings.drain_timeout_s),
         ],
         grpc_server,
@@ -85,12 +113,15 @@ async def run_embedded(settings: Settings, stop: asyncio.Event) -> bool:
         logger.error("a listener could not start (see above); stopping")
     else:
         logger.info(
-            "prela serve ready otlp_grpc=%s:%d otlp_http=%s:%d query=%s:%d data_dir=%s auth: %s",
+            "prela serve ready otlp_grpc=%s:%d otlp_http=%s:%d query=%s:%d data_dir=%s workers=%d auth: %s",
             settings.host, grpc_port, settings.host, settings.otlp_http_port, settings.host,
-            settings.query_port, settings.data_dir.resolve(), auth.describe(),
+            settings.query_port, settings.data_dir.resolve(), settings.workers, auth.describe(),
         )  # fmt: skip
+        if workers is not None:
+            workers.start_workers()
         await stop.wait()
     logger.info("shutting down: refusing new requests, draining queued spans=%d", queue.depth)
+    workers_clean = await workers.stop() if workers is not None else True
     await servers.stop()
     drained = await asyncio.to_thread(writer.stop, settings.drain_timeout_s)
     if drained:
@@ -101,7 +132,7 @@ async def run_embedded(settings: Settings, stop: asyncio.Event) -> bool:
     await auth.close()
     close_all()
     lock.close()
-    return drained and started
+    return drained and started and workers_clean
 
 
 def lock_data_dir(data_dir: Path) -> TextIO:
@@ -124,6 +155,10 @@ def lock_data_dir(data_dir: Path) -> TextIO:
     return handle
 
 
-def serve(settings: Settings) -> int:
-    """The `prela serve` process: returns the exit code."""
+def serve(settings: Settings, worker_index: int | None = None) -> int:
+    """The `prela serve` process (the owner, or receiver worker `worker_index`): returns the exit code."""
+    if worker_index is not None:
+        from prela.server.forward import receiver_main
+
+        return run_role(receiver_main(settings, worker_index))
     return run_role(lambda stop: run_embedded(settings, stop))

@@ -7,6 +7,7 @@ CLI flags override the environment through `Settings.with_overrides`.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import quote, unquote, urlsplit
@@ -40,6 +41,14 @@ ROLE_REQUIRED: dict[str, tuple[tuple[str, ...], ...]] = {
     "query": (_CLICKHOUSE,),
     "migrate": (_CLICKHOUSE,),
 }
+
+
+def cores_available() -> int:
+    """The cores this process may run on (`taskset`/cgroup cpusets respected): the default worker count."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
 
 
 class Settings(BaseSettings):
@@ -89,6 +98,10 @@ class Settings(BaseSettings):
     kafka_ack_timeout_s: float = Field(10.0, gt=0, validation_alias="PRELA_KAFKA_ACK_TIMEOUT_SECONDS")
     kafka_create_topics: bool = Field(True, validation_alias="PRELA_KAFKA_CREATE_TOPICS")
     writer_group: str = Field("prela-writer", min_length=1, validation_alias="PRELA_WRITER_GROUP")
+    # Topics an OTel Collector / rotel Kafka exporter fills with raw OTLP trace requests (otlp_proto), comma list;
+    # their spans belong to the default project (messages carrying a prela-project header keep theirs).
+    kafka_otlp_topics: str = Field("", validation_alias="PRELA_KAFKA_OTLP_TOPICS")
+    kafka_default_project: str | None = Field(None, validation_alias="PRELA_KAFKA_DEFAULT_PROJECT")
     metrics_port: int = Field(9464, ge=0, le=65535, validation_alias="PRELA_METRICS_PORT")
 
     # Projects, keys and tokens (prela.auth)
@@ -118,9 +131,13 @@ class Settings(BaseSettings):
     query_port: int = Field(8000, ge=0, le=65535, validation_alias="PRELA_QUERY_PORT")
     max_request_bytes: int = Field(16 * 1024 * 1024, gt=0, validation_alias="PRELA_MAX_REQUEST_BYTES")
     queue_spans: int = Field(50_000, gt=0, validation_alias="PRELA_QUEUE_SPANS")
+    queue_bytes: int = Field(256 * 1024**2, gt=0, validation_alias="PRELA_QUEUE_BYTES")
     batch_spans: int = Field(20_000, gt=0, validation_alias="PRELA_BATCH_SPANS")
     batch_linger_ms: float = Field(1000.0, ge=0, validation_alias="PRELA_BATCH_LINGER_MS")
     wal_fsync: bool = Field(False, validation_alias="PRELA_WAL_FSYNC")
+    # Who maps OTLP trace requests to spans rows (exporters/otlp_insert.py): the writer's Python, or
+    # ClickHouse (a chain of views apply_schema installs only then). Python is cheaper per span today.
+    mapping: Literal["python", "engine"] = Field("python", validation_alias="PRELA_MAPPING")
     spool_max_bytes: int = Field(1024**3, gt=0, validation_alias="PRELA_SPOOL_MAX_BYTES")
     ttl_days: int = Field(90, ge=1, validation_alias="PRELA_TTL_DAYS")
     retry_after_seconds: int = Field(1, ge=1, validation_alias="PRELA_RETRY_AFTER_SECONDS")
@@ -130,13 +147,15 @@ class Settings(BaseSettings):
     admission_max_bytes: int = Field(64 * 1024**2, gt=0, validation_alias="PRELA_ADMISSION_MAX_BYTES")
     admission_max_queue: int = Field(32, ge=0, validation_alias="PRELA_ADMISSION_MAX_QUEUE")
     admission_max_wait_ms: float = Field(1000.0, ge=0, validation_alias="PRELA_ADMISSION_MAX_WAIT_MS")
+    # Processes of `prela serve` / `collector` / `writer` (server/workers.py): default one per core.
+    workers: int = Field(default_factory=cores_available, ge=1, le=256, validation_alias="PRELA_WORKERS")
     drain_timeout_s: float = Field(30.0, gt=0, validation_alias="PRELA_DRAIN_TIMEOUT_SECONDS")
     project_id: str = Field("default", min_length=1, validation_alias="PRELA_PROJECT_ID")
 
     @field_validator(
         "database_url", "redis_url", "jwt_secret", "jwks_url", "jwt_issuer", "clerk_secret_key",
         "clerk_publishable_key", "clickhouse_url", "clickhouse_host", "kafka_bootstrap_servers",
-        "kafka_username", "kafka_password", "auth_mode", "kafka_security_protocol",
+        "kafka_username", "kafka_password", "auth_mode", "kafka_security_protocol", "kafka_default_project",
         mode="before",
     )  # fmt: skip
     @classmethod
@@ -182,6 +201,10 @@ class Settings(BaseSettings):
         ]
         if missing:
             raise ConfigurationError(f"prela {role} needs {' and '.join(missing)} in the environment")
+
+    def otlp_topics(self) -> list[str]:
+        """PRELA_KAFKA_OTLP_TOPICS as a list."""
+        return [topic.strip() for topic in self.kafka_otlp_topics.split(",") if topic.strip()]
 
     def kafka_protocol(self) -> str:
         """KAFKA_SECURITY_PROTOCOL, else SASL_SSL when credentials are set (what Upstash needs), else PLAINTEXT."""

@@ -89,7 +89,8 @@ def start_prela_serve(data_dir: Path, env: dict[str, str] | None = None, timeout
         command,
         stdout=log_path.open("wb"),
         stderr=subprocess.STDOUT,
-        env={**os.environ, "LOG_LEVEL": "INFO", **(env or {})},
+        # One process unless a test asks for workers: the default (one per core) is tested where it matters.
+        env={**os.environ, "LOG_LEVEL": "INFO", "PRELA_WORKERS": "1", **(env or {})},
     )
     PROCESS_LOGS.append(log_path)
     server = PrelaServer(process, data_dir, grpc_port, http_port, query_port, log_path)

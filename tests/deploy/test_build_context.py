@@ -35,6 +35,11 @@ DOCKERFILE = REPO / "deploy" / "Dockerfile"
         ("/bench", "bench/load.py", True),  # a leading slash changes nothing
         ("data?", "data1/x", True),
         ("data?", "data10/x", False),
+        (
+            "**/node_modules",
+            "tests/frameworks/node/node_modules/ai/package.json",
+            True,
+        ),  # the Node test apps'
     ],
 )
 def test_dockerignore_patterns_match_as_docker_matches_them(pattern: str, path: str, excluded: bool) -> None:
@@ -65,6 +70,7 @@ def test_the_build_context_holds_every_package_of_pyproject_and_nothing_the_imag
     assert {"pyproject.toml", "README.md", "deploy"} <= tops  # README is the package's readme
     assert not tops & {".git", ".venv", "tests", "bench", ".prela", ".ci", "build"}
     assert not [name for name in files if "__pycache__" in name or name.endswith(".egg-info")]
+    assert not [name for name in files if "node_modules" in name.split("/")]
 
 
 def test_a_package_folder_left_out_of_the_context_is_reported(tmp_path: Path) -> None:

@@ -103,6 +103,7 @@ def test_every_role_that_talks_to_clickhouse_stops_with_exit_code_2_on_an_old_se
     environment = {
         "CLICKHOUSE_URL": f"http://default:@127.0.0.1:{free_port()}/prela",
         "PRELA_DATA_DIR": str(tmp_path / "data"),
+        "PRELA_WORKERS": "1",  # in this process: workers would not see the monkeypatched server
         **env,
     }
     result = CliRunner().invoke(cli, [role, *arguments], env=environment)

@@ -104,6 +104,7 @@ def role_env(broker: Broker, **extra: str) -> dict[str, str]:
         "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap,
         "LOG_LEVEL": "INFO",
         "PRELA_KAFKA_ACK_TIMEOUT_SECONDS": "3",
+        "PRELA_WORKERS": "1",  # one process unless a test asks for workers
         **extra,
     }
 
@@ -191,19 +192,29 @@ def read_spans(data_dir: Path) -> dict:
     return json.loads(out.stdout)
 
 
-async def topic_keys(bootstrap: str, topic: str, expected: int) -> set[bytes]:
-    """The message keys in a topic, read from the start until `expected` distinct keys (or 30 empty polls)."""
+async def topic_trace_ids(bootstrap: str, topic: str, expected: int) -> set[bytes]:
+    """The trace ids (hex) of the spans in a topic's raw OTLP requests, read from the start until
+    `expected` distinct ids (or 30 empty polls)."""
     from aiokafka import AIOKafkaConsumer
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
     consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest")
     await consumer.start()
-    keys: set[bytes] = set()
+    ids: set[bytes] = set()
     try:
         for _ in range(30):
             batch = await consumer.getmany(timeout_ms=1000)
-            keys |= {m.key for messages in batch.values() for m in messages if m.key is not None}
-            if len(keys) >= expected:
+            for messages in batch.values():
+                for m in messages:
+                    request = ExportTraceServiceRequest.FromString(m.value)
+                    ids |= {
+                        span.trace_id.hex().encode()
+                        for r in request.resource_spans
+                        for s in r.scope_spans
+                        for span in s.spans
+                    }
+            if len(ids) >= expected:
                 break
-        return keys
+        return ids
     finally:
         await consumer.stop()

@@ -29,7 +29,7 @@ from tests.scaleout.conftest import (
     start_collector,
     start_role,
     start_writer,
-    topic_keys,
+    topic_trace_ids,
     wait_http,
     wait_inserted,
     writer_stats,
@@ -295,7 +295,9 @@ def test_collector_without_broker_spools_and_sends_once_a_broker_is_there(tmp_pa
             time.sleep(0.1)
         assert collector.stop() == 0
 
-        assert asyncio.run(topic_keys(absent.bootstrap, "spans", 2)) == {t.hex().encode() for t in trace_ids}
+        assert asyncio.run(topic_trace_ids(absent.bootstrap, "spans", 2)) == {
+            t.hex().encode() for t in trace_ids
+        }
     finally:
         absent.stop()
 

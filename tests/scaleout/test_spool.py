@@ -32,7 +32,7 @@ from tests.scaleout.conftest import (
     read_spans,
     start_collector,
     start_writer,
-    topic_keys,
+    topic_trace_ids,
     wait_inserted,
 )
 
@@ -209,7 +209,10 @@ def test_only_a_full_spool_refuses_with_503_retry_after_and_unavailable(
         client.http.close()
         collector.stop()
     acknowledged_traces = {trace_id.encode() for trace_id, _ in client.acknowledged}
-    assert asyncio.run(topic_keys(broker.bootstrap, "spans", len(acknowledged_traces))) == acknowledged_traces
+    assert (
+        asyncio.run(topic_trace_ids(broker.bootstrap, "spans", len(acknowledged_traces)))
+        == acknowledged_traces
+    )
 
 
 def test_one_collector_per_data_dir(broker: Broker, tmp_path: Path) -> None:

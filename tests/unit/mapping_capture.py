@@ -2,7 +2,7 @@
 
 Loaded with `-p tests.unit.mapping_capture` by tests/unit/test_engine_mapping.py, which runs the
 mapping test modules in a subprocess: every `map_export_request` request and every direct
-`lift_llm_fields` attribute dict is written (pickled) to $PRELA_MAPPING_CAPTURE at the end.
+`lift_llm_fields` attribute dict (with its events and scope name) is written (pickled) to $PRELA_MAPPING_CAPTURE at the end.
 """
 
 from __future__ import annotations
@@ -32,11 +32,14 @@ def pytest_configure(config: pytest.Config) -> None:
             inside[0] = False
 
     def recording_lift(
-        attrs: dict[str, Any], events: list[dict[str, Any]] | None = None, plain_keys: bool = False
+        attrs: dict[str, Any],
+        events: list[dict[str, Any]] | None = None,
+        plain_keys: bool = False,
+        scope_name: str = "",
     ) -> mapping.LiftedFields:
         if not inside[0] and not plain_keys:
-            CAPTURED.append(("attributes", dict(attrs), events))
-        return original_lift(attrs, events, plain_keys)
+            CAPTURED.append(("attributes", dict(attrs), events, scope_name))
+        return original_lift(attrs, events, plain_keys, scope_name)
 
     mapping.map_export_request = recording_map  # type: ignore[assignment]
     mapping.lift_llm_fields = recording_lift  # type: ignore[assignment]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -16,17 +17,23 @@ import grpc
 import httpx
 import pytest
 from google.rpc.status_pb2 import Status
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTraceServiceRequest,
+    ExportTraceServiceResponse,
+)
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span
 
 from prela.auth import Principal
-from prela.collector.ingest import Ingest, replay_wal
+from prela.collector.ingest import Ingest
+from prela.collector.mapping import map_export_request
 from prela.collector.otlp_grpc import OtlpGrpcReceiver, build_grpc_server
 from prela.collector.otlp_http import OtlpHttpReceiver, build_otlp_http_app
-from prela.exporters.base import PayloadKind, Unavailable
-from prela.exporters.queue import BatchWriter, QueueExporter, SpanQueue
+from prela.exporters.base import Overloaded, PayloadKind, RawRequest, Unavailable
+from prela.exporters.queue import QueuedRequest, QueueExporter, SpanQueue
 from prela.exporters.wal import WriteAheadLog
 from prela.model import SpanRecord
+from prela.writer.batch_writer import BatchWriter
+from prela.writer.replay import replay_wal
 
 
 def otlp_body(spans: int) -> bytes:
@@ -41,24 +48,36 @@ def otlp_body(spans: int) -> bytes:
 
 
 class MemoryStore:
-    """Stands in for ClickHouse: stores, or fails `failures` times first like an unreachable server."""
+    """Stands in for ClickHouse (both the trace inserter and the row writer): stores, or fails `failures`
+    times first like an unreachable server. Trace requests are mapped as the interim inserter maps them."""
 
     def __init__(self, failures: int = 0) -> None:
         self.failures = failures
         self.calls = 0
         self.stored: list[SpanRecord] = []
 
-    def insert(self, records: Sequence[SpanRecord], settings: dict[str, Any] | None = None) -> None:
+    def _call(self) -> None:
         self.calls += 1
         if self.calls <= self.failures:
             raise ConnectionError("clickhouse unreachable")
-        self.stored.extend(records)
+
+    def insert(self, requests: Sequence[tuple[str, bytes]], settings: dict[str, Any] | None = None) -> None:
+        self._call()
+        for project_id, payload in requests:
+            self.stored += map_export_request(
+                ExportTraceServiceRequest.FromString(payload), project_id
+            ).records
 
     def insert_or_isolate(
         self, records: Sequence[SpanRecord], settings: dict[str, Any] | None = None
     ) -> list[tuple[SpanRecord, str]]:
-        self.insert(records, settings)
+        self._call()
+        self.stored.extend(records)
         return []
+
+
+def queued(spans: int, lsn: int = 0, body: bytes | None = None) -> QueuedRequest:
+    return QueuedRequest(PayloadKind.OTLP_PROTOBUF, "p", body or otlp_body(spans), spans, lsn)
 
 
 async def project_p(headers: Mapping[str, str]) -> Principal:
@@ -133,9 +152,10 @@ def test_stop_drains_everything_queued_and_checkpoints_the_log(tmp_path: Path) -
     wal = WriteAheadLog(tmp_path / "wal")
     queue = SpanQueue(capacity_spans=1000)
     for _ in range(10):
-        queue.put([_record()] * 7, wal.append(PayloadKind.OTLP_PROTOBUF, "p", b"x"))
+        body = otlp_body(7)
+        queue.put(queued(7, wal.append(PayloadKind.OTLP_PROTOBUF, "p", body), body))
     store = MemoryStore()
-    writer = BatchWriter(queue, store, batch_spans=20, linger_s=0.01, wal=wal)  # type: ignore[arg-type]
+    writer = BatchWriter(queue, store, store, batch_spans=20, linger_s=0.01, wal=wal)
     writer.start()
     assert writer.stop(5)
     assert len(store.stored) == 70
@@ -145,9 +165,9 @@ def test_stop_drains_everything_queued_and_checkpoints_the_log(tmp_path: Path) -
 
 def test_store_failures_are_retried_until_the_spans_are_stored_once() -> None:
     queue = SpanQueue(capacity_spans=100)
-    queue.put([_record()] * 5)
+    queue.put(queued(5))
     store = MemoryStore(failures=3)
-    writer = BatchWriter(queue, store, batch_spans=100, linger_s=0, max_backoff_s=0.05)  # type: ignore[arg-type]
+    writer = BatchWriter(queue, store, store, batch_spans=100, linger_s=0, max_backoff_s=0.05)
     writer.start()
     assert writer.stop(5)
     assert (store.calls, len(store.stored)) == (4, 5)
@@ -157,8 +177,10 @@ def test_store_failures_are_retried_until_the_spans_are_stored_once() -> None:
 def test_spans_a_failing_store_never_took_stay_in_the_log_for_the_next_start(tmp_path: Path) -> None:
     wal = WriteAheadLog(tmp_path / "wal")
     queue = SpanQueue(capacity_spans=100)
-    queue.put([_record()] * 5, wal.append(PayloadKind.OTLP_PROTOBUF, "p", otlp_body(5)))
-    writer = BatchWriter(queue, MemoryStore(failures=10**9), 5, 0, wal=wal, max_backoff_s=0.05)  # type: ignore[arg-type]
+    body = otlp_body(5)
+    queue.put(queued(5, wal.append(PayloadKind.OTLP_PROTOBUF, "p", body), body))
+    failing = MemoryStore(failures=10**9)
+    writer = BatchWriter(queue, failing, failing, 5, 0, wal=wal, max_backoff_s=0.05)
     writer.start()
     assert not writer.stop(0.3)
     assert not writer.healthy
@@ -166,7 +188,7 @@ def test_spans_a_failing_store_never_took_stay_in_the_log_for_the_next_start(tmp
 
     restarted = WriteAheadLog(tmp_path / "wal")
     store = MemoryStore()
-    assert replay_wal(restarted, store, batch_spans=100) == 5  # type: ignore[arg-type]
+    assert replay_wal(restarted, store, store, batch_spans=100) == 5
     assert len(store.stored) == 5 and store.stored[0].project_id == "p"
     assert list(WriteAheadLog(tmp_path / "wal").pending()) == []
 
@@ -175,24 +197,77 @@ def test_a_closed_queue_refuses_new_spans() -> None:
     queue = SpanQueue(capacity_spans=10)
     queue.close()
     with pytest.raises(Unavailable):
-        queue.put([_record()])
+        queue.put(queued(1))
 
 
 def test_an_oversized_batch_is_taken_when_the_queue_is_empty() -> None:
     queue = SpanQueue(capacity_spans=10)
-    queue.put([_record()] * 50)
+    queue.put(queued(50))
     assert queue.depth == 50
 
 
 async def test_exporter_answers_without_waiting_for_the_store() -> None:
     queue = SpanQueue(capacity_spans=100)
-    await asyncio.wait_for(QueueExporter(queue).export("p", [_record()] * 3), 1)
+    raw = RawRequest(PayloadKind.OTLP_PROTOBUF, otlp_body(3))
+    await asyncio.wait_for(QueueExporter(queue).export("p", raw, 3), 1)
     assert queue.depth == 3
 
 
-def _record() -> SpanRecord:
-    return SpanRecord(*(["p", "t", "s", "", "", "n", "CUSTOM", "INTERNAL", "svc", "", ""] + [1, 2, 1]
-                        + ["SUCCESS", "", "{}", "{}", "{}", "[]", "[]", "", "", ""] + [0] * 6 + [0.0, "", ""]))  # fmt: skip
+def test_the_queue_is_also_bounded_by_bytes() -> None:
+    queue = SpanQueue(capacity_spans=1000, capacity_bytes=300)
+    queue.put(queued(1, body=bytes(200)))
+    with pytest.raises(Overloaded, match="bytes waiting"):
+        queue.put(queued(1, body=bytes(200)))
+    assert (queue.depth, queue.depth_bytes) == (1, 200)
+
+
+async def test_the_receive_path_never_maps_spans(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Mapping runs in the writer: a receiver that called it would fail this request."""
+
+    def no_mapping(*args: object) -> None:
+        raise AssertionError("the receive path mapped spans")
+
+    import prela.collector.mapping as mapping
+
+    for name in ("map_export_request", "lift_llm_fields", "attributes_dict"):
+        original = getattr(mapping, name)
+        for module in list(sys.modules.values()):  # wherever the function was imported by name
+            if (
+                getattr(module, "__name__", "").startswith("prela.")
+                and getattr(module, name, None) is original
+            ):
+                monkeypatch.setattr(module, name, no_mapping)
+    queue = SpanQueue(capacity_spans=100)
+    async with http_client(Ingest(QueueExporter(queue))) as client:
+        response = await post(client, 5)
+    assert response.status_code == 200
+    [request] = queue.take(100, 0) or []
+    assert (request.kind, request.items) == (PayloadKind.OTLP_PROTOBUF, 5)
+
+
+async def test_spans_breaking_the_id_rules_are_answered_as_partial_success_and_the_rest_queued_raw() -> None:
+    good = Span(
+        trace_id=os.urandom(16),
+        span_id=os.urandom(8),
+        name="ok",
+        start_time_unix_nano=1,
+        end_time_unix_nano=2,
+    )
+    bad = Span(trace_id=bytes(16), span_id=os.urandom(8), name="zero trace id")
+    body = ExportTraceServiceRequest(
+        resource_spans=[ResourceSpans(scope_spans=[ScopeSpans(spans=[good, bad])])]
+    ).SerializeToString()
+    queue = SpanQueue(capacity_spans=100)
+    async with http_client(Ingest(QueueExporter(queue))) as client:
+        response = await client.post(
+            "/v1/traces", content=body, headers={"Content-Type": "application/x-protobuf"}
+        )
+    assert response.status_code == 200
+    answer = ExportTraceServiceResponse.FromString(response.content)
+    assert answer.partial_success.rejected_spans == 1
+    assert answer.partial_success.error_message == "span 1 of scope '': trace_id must not be all zero"
+    [request] = queue.take(100, 0) or []
+    assert (request.payload, request.items) == (body, 1)
 
 
 async def test_a_request_the_log_cannot_write_is_refused_retryably(tmp_path: Path) -> None:
@@ -206,3 +281,21 @@ async def test_a_request_the_log_cannot_write_is_refused_retryably(tmp_path: Pat
     assert response.status_code == 503
     assert "write-ahead log" in Status.FromString(response.content).message
     assert queue.depth == 0
+
+
+async def test_an_otlp_json_request_is_logged_once_converted_to_protobuf(tmp_path: Path) -> None:
+    wal = WriteAheadLog(tmp_path / "wal")
+    trace_id, span_id = os.urandom(16), os.urandom(8)
+    doc = {"resourceSpans": [{"scopeSpans": [{"spans": [
+        {"traceId": trace_id.hex(), "spanId": span_id.hex(), "name": "s", "startTimeUnixNano": "1", "endTimeUnixNano": "2"}
+    ]}]}]}  # fmt: skip
+    async with http_client(Ingest(QueueExporter(SpanQueue(capacity_spans=100), wal))) as client:
+        assert (await client.post("/v1/traces", json=doc)).status_code == 200
+    [entry] = list(WriteAheadLog(tmp_path / "wal").pending())
+    [span] = ExportTraceServiceRequest.FromString(entry.payload).resource_spans[0].scope_spans[0].spans
+    assert (entry.kind, span.trace_id, span.span_id, span.name) == (
+        PayloadKind.OTLP_PROTOBUF,
+        trace_id,
+        span_id,
+        "s",
+    )

@@ -1,8 +1,8 @@
 """The engine mapping (exporters/otlp_engine.py, SQL in ClickHouse) equals the Python mapping.
 
-Differential: every request the Python mapping tests map (test_mapping.py, test_otlp_json.py,
-recorded by the `mapping_capture` plugin in a subprocess) and random attribute sets drawn from
-conventions.py go through BOTH `map_export_request` + `ClickHouseWriter` and `OtlpTraceInserter`
+Differential: every request the Python mapping tests map (`CAPTURED_MODULES`, recorded by the
+`mapping_capture` plugin in a subprocess) and random attribute sets drawn from
+conventions.py go through BOTH `map_export_request` + `ClickHouseWriter` and `EngineOtlpInserter`
 into one chDB store; the rows read back must agree column by column. JSON columns are compared as
 parsed JSON (key order and number spelling differ: ClickHouse writes `1` for 1.0, `\\/` for `/`).
 """
@@ -29,14 +29,16 @@ from hypothesis import strategies as st
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, ArrayValue, KeyValue, KeyValueList
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
+from pydantic import ValidationError
 
 from prela.collector import conventions as cv
 from prela.collector import mapping
 from prela.collector.mapping import map_export_request
 from prela.exporters import otlp_engine
 from prela.exporters.clickhouse import ClickHouseWriter, apply_schema, close_all, connect
-from prela.exporters.otlp_insert import OtlpTraceInserter
+from prela.exporters.otlp_insert import EngineOtlpInserter, PythonOtlpInserter, trace_inserter
 from prela.model.span import SPAN_COLUMNS
+from prela.server.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 DB = "prela"
@@ -56,7 +58,7 @@ _projects = count()
 def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Client]:
     client = connect(f"chdb://{tmp_path_factory.mktemp('engine')}")
     client.command(f"CREATE DATABASE IF NOT EXISTS {DB}")
-    apply_schema(client, DB, 30)
+    apply_schema(client, DB, 30, engine_mapping=True)
     yield client
     close_all()
 
@@ -114,7 +116,7 @@ def compare(client: Client, requests: list[bytes]) -> dict[int, list[str]]:
     ]
     if records:
         writer.insert(records)
-    OtlpTraceInserter(client, DB).insert([(f"engine-{run}-{n}", body) for n, body in enumerate(requests)])
+    EngineOtlpInserter(client, DB).insert([(f"engine-{run}-{n}", body) for n, body in enumerate(requests)])
     stored = _rows_of(
         client, [f"{side}-{run}-{n}" for side in ("python", "engine") for n in range(len(requests))]
     )
@@ -159,8 +161,11 @@ def any_value(value: Any) -> AnyValue:
     return AnyValue(string_value=str(value))
 
 
-def request_of(attrs: dict[str, Any], events: list[dict[str, Any]] | None = None, **resource: Any) -> bytes:
-    """One span carrying `attrs` (and `events`, as `lift_llm_fields` takes them) in a request."""
+def request_of(
+    attrs: dict[str, Any], events: list[dict[str, Any]] | None = None, scope_name: str = "", **resource: Any
+) -> bytes:
+    """One span carrying `attrs` (and `events`, as `lift_llm_fields` takes them) in a request, its
+    instrumentation scope named `scope_name`."""
     request = ExportTraceServiceRequest()
     rs = request.resource_spans.add()
     rs.resource.attributes.extend(KeyValue(key=k, value=any_value(v)) for k, v in resource.items())
@@ -171,8 +176,19 @@ def request_of(attrs: dict[str, Any], events: list[dict[str, Any]] | None = None
     for event in events or ():
         added = span.events.add(name=event["name"], time_unix_nano=event.get("time_unix_nano", 0))
         added.attributes.extend(KeyValue(key=k, value=any_value(v)) for k, v in event["attributes"].items())
-    rs.scope_spans.add().spans.append(span)
+    scope_spans = rs.scope_spans.add()
+    scope_spans.scope.name = scope_name
+    scope_spans.spans.append(span)
     return request.SerializeToString()
+
+
+# The Python mapping tests whose requests and attribute dicts the engine must map the same.
+CAPTURED_MODULES = (
+    "tests/unit/test_mapping.py",
+    "tests/unit/test_otlp_json.py",
+    "tests/unit/test_mapping_frameworks.py",
+    "tests/frameworks/test_fwpy_conventions.py",
+)
 
 
 @pytest.fixture(scope="module")
@@ -180,8 +196,8 @@ def captured(tmp_path_factory: pytest.TempPathFactory) -> list[bytes]:
     """Every request the Python mapping tests map, recorded by running them (in a subprocess)."""
     path = tmp_path_factory.mktemp("capture") / "captured.pkl"
     subprocess.run(
-        [sys.executable, "-m", "pytest", "tests/unit/test_mapping.py", "tests/unit/test_otlp_json.py", "-q",
-         "-p", "no:cacheprovider", "-p", "tests.unit.mapping_capture"],
+        [sys.executable, "-m", "pytest", *CAPTURED_MODULES, "-q", "-p", "no:cacheprovider",
+         "-p", "tests.unit.mapping_capture"],
         cwd=ROOT, env={**os.environ, "PRELA_MAPPING_CAPTURE": str(path)}, check=True, capture_output=True, timeout=300,
     )  # fmt: skip
     with path.open("rb") as source:
@@ -192,7 +208,7 @@ def captured(tmp_path_factory: pytest.TempPathFactory) -> list[bytes]:
             requests.append(item[1])
             continue
         try:
-            requests.append(request_of(item[1], item[2]))
+            requests.append(request_of(item[1], item[2], item[3]))
         except ValueError:  # an int beyond int64: no OTLP request carries it
             continue
     return requests
@@ -221,7 +237,7 @@ def test_many_requests_of_many_projects_in_one_insert(store: Client, captured: l
         for n, body in enumerate(requests)
         for r in map_export_request(ExportTraceServiceRequest.FromString(body), "m").records
     }
-    OtlpTraceInserter(store, DB).insert([(f"many-{n % 3}", body) for n, body in enumerate(requests)])
+    EngineOtlpInserter(store, DB).insert([(f"many-{n % 3}", body) for n, body in enumerate(requests)])
     stored = _rows_of(store, ["many-0", "many-1", "many-2"])
     assert sum(len(rows) for rows in stored.values()) == len(spans) > 3
 
@@ -236,8 +252,8 @@ def test_an_empty_request_and_only_invalid_spans_store_nothing(store: Client) ->
     spans.add(trace_id=b"\x01" * 16, span_id=b"\x02" * 7)
     spans.add(trace_id=b"\x01" * 16, span_id=b"\x02" * 8, parent_span_id=b"\x03")
     spans.add(trace_id=b"\x01" * 16, span_id=b"\x02" * 8, end_time_unix_nano=2**63)
-    OtlpTraceInserter(store, DB).insert([("nothing", b""), ("nothing", invalid.SerializeToString())])
-    OtlpTraceInserter(store, DB).insert([])
+    EngineOtlpInserter(store, DB).insert([("nothing", b""), ("nothing", invalid.SerializeToString())])
+    EngineOtlpInserter(store, DB).insert([])
     assert _rows(store, "nothing") == []
 
 
@@ -247,7 +263,7 @@ def test_values_nested_deeper_than_five_levels_are_stored_as_null(store: Client)
     messages = [{"role": "user", "parts": [{"type": "text", "content": "hi", "n": 1.5, "b": True}]}]
     # a tool call's arguments kvlist is the fifth level: stored as null
     deeper = [{"parts": [{"type": "tool_call", "arguments": {"city": "Paris"}, "ids": [1]}]}]
-    OtlpTraceInserter(store, DB).insert([("deep", request_of({"messages": messages, "deeper": deeper}))])
+    EngineOtlpInserter(store, DB).insert([("deep", request_of({"messages": messages, "deeper": deeper}))])
     (row,) = _rows(store, "deep")
     assert json.loads(row[SPAN_COLUMNS.index("attributes") - 1]) == {
         "messages": messages,
@@ -273,7 +289,7 @@ def test_a_convention_added_in_conventions_py_changes_the_engine(
     assert otlp_engine.view_name(DB) != before
     otlp_engine.install(store, DB)
     try:
-        OtlpTraceInserter(store, DB).insert([("acme", body)])
+        EngineOtlpInserter(store, DB).insert([("acme", body)])
         (row,) = _rows(store, "acme")
         assert row[SPAN_COLUMNS.index("model") - 1] == "gpt-4o"
         assert differences(store, [body]) == []
@@ -292,6 +308,24 @@ def test_a_convention_added_in_conventions_py_changes_the_engine(
 
 def test_installing_twice_keeps_one_view(store: Client) -> None:
     assert otlp_engine.install(store, DB) == otlp_engine.install(store, DB)
+
+
+def test_the_default_schema_installs_no_engine_chain(store: Client) -> None:
+    store.command("CREATE DATABASE IF NOT EXISTS prela_python")
+    apply_schema(store, "prela_python", 30)
+    tables = store.query("SELECT name FROM system.tables WHERE database = 'prela_python'").result_rows
+    assert "spans" in {r[0] for r in tables}
+    assert [r[0] for r in tables if r[0].startswith("otlp_")] == []
+
+
+def test_prela_mapping_names_the_inserter(store: Client, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert Settings().mapping == "python"
+    assert isinstance(trace_inserter(Settings().mapping, store, DB), PythonOtlpInserter)
+    monkeypatch.setenv("PRELA_MAPPING", "engine")
+    assert isinstance(trace_inserter(Settings().mapping, store, DB), EngineOtlpInserter)
+    monkeypatch.setenv("PRELA_MAPPING", "sql")
+    with pytest.raises(ValidationError, match="PRELA_MAPPING"):
+        Settings()
 
 
 # --- the property: random attributes of the conventions, random value types --------------------
@@ -363,7 +397,7 @@ def test_a_list_valued_model_is_its_python_repr(store: Client) -> None:
 
 
 def test_bytes_values_are_base64(store: Client) -> None:
-    OtlpTraceInserter(store, DB).insert([("bytes", request_of({"b": b"\x00\xff"}))])
+    EngineOtlpInserter(store, DB).insert([("bytes", request_of({"b": b"\x00\xff"}))])
     (row,) = _rows(store, "bytes")
     assert json.loads(row[SPAN_COLUMNS.index("attributes") - 1]) == {
         "b": base64.b64encode(b"\x00\xff").decode()
@@ -372,7 +406,7 @@ def test_bytes_values_are_base64(store: Client) -> None:
 
 def test_a_retried_batch_with_its_deduplication_token_is_stored_once(store: Client) -> None:
     requests = [("retry", request_of({"gen_ai.request.model": "gpt-4o", "n": n})) for n in range(3)]
-    inserter = OtlpTraceInserter(store, DB)
+    inserter = EngineOtlpInserter(store, DB)
     inserter.insert(requests, settings={"insert_deduplication_token": "batch-1"})
     inserter.insert(requests, settings={"insert_deduplication_token": "batch-1"})
     count = store.query(f"SELECT count() FROM {DB}.spans WHERE project_id = 'retry'").result_rows[0][0]

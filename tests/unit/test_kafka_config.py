@@ -92,3 +92,15 @@ def test_messages_are_one_per_trace_keyed_by_trace_id_and_split_when_large() -> 
     small = encode_messages("p", many, max_bytes=2000)
     assert len(small) > 1 and all(len(v) <= 2000 for _, v in small)
     assert sorted(r.span_id for _, v in small for r in decode_batch(v)[1]) == sorted(r.span_id for r in many)
+
+
+def test_otlp_topics_and_the_default_project_come_from_the_environment_and_the_flags() -> None:
+    configured = settings(
+        KAFKA_BOOTSTRAP_SERVERS="k:9092",
+        PRELA_KAFKA_OTLP_TOPICS="otlp_spans, rotel ,",
+        PRELA_KAFKA_DEFAULT_PROJECT="p",
+    )
+    assert (configured.otlp_topics(), configured.kafka_default_project) == (["otlp_spans", "rotel"], "p")
+    assert settings(KAFKA_BOOTSTRAP_SERVERS="k:9092").otlp_topics() == []
+    flagged = configured.with_overrides(kafka_otlp_topics="a,b", kafka_default_project="q")
+    assert (flagged.otlp_topics(), flagged.kafka_default_project) == (["a", "b"], "q")

@@ -12,17 +12,19 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
+import orjson
 import pytest
 from aiokafka.errors import KafkaConnectionError, MessageSizeTooLargeError
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span
 from prometheus_client import REGISTRY
 
 from prela.collector.ingest import Ingest
-from prela.exporters.base import PayloadKind, Unavailable
-from prela.exporters.kafka import KafkaConfig
+from prela.exporters.base import PayloadKind, RawRequest, Unavailable
+from prela.exporters.kafka import KafkaConfig, Message
 from prela.exporters.spool import KafkaSpool, SpoolFull, decode_entry
 from prela.exporters.wal import WriteAheadLog
-from prela.model import SpanRecord
-from prela.proto.codec import decode_batch
 from tests.unit.test_backpressure import http_client, post
 
 CONFIG = KafkaConfig(bootstrap_servers="unused:9092")
@@ -35,7 +37,7 @@ class MemoryKafka:
         self.failures = failures
         self.max_message_bytes = max_message_bytes
         self.attempts = 0
-        self.acknowledged: list[tuple[str, bytes, bytes]] = []
+        self.acknowledged: list[Message] = []
         self.gate = asyncio.Event()
         self.gate.set()
         self.connected = True
@@ -44,27 +46,43 @@ class MemoryKafka:
     async def connect(self) -> None:
         pass
 
-    async def send(self, messages: Sequence[tuple[str, bytes, bytes]]) -> None:
+    async def send(self, messages: Sequence[Message]) -> None:
         await self.gate.wait()
         self.attempts += 1
         if self.attempts <= self.failures:
             self.healthy = False
             raise KafkaConnectionError("broker unreachable")
         self.healthy = True
-        if any(len(value) > self.max_message_bytes for _, _, value in messages):
+        if any(len(value) > self.max_message_bytes for _, _, value, _ in messages):
             raise MessageSizeTooLargeError("the broker's message.max.bytes")
         self.acknowledged.extend(messages)
 
     def trace_ids(self) -> list[str]:
-        return [key.decode() for _, key, _ in self.acknowledged]
+        """The trace id of each message: the first span's of an OTLP request, a Prela JSON trace's own."""
+        ids = []
+        for _, _, value, headers in self.acknowledged:
+            if dict(headers)["content-type"] == b"application/json":
+                ids.append(orjson.loads(value)["trace_id"])
+            else:
+                request = ExportTraceServiceRequest.FromString(value)
+                ids.append(request.resource_spans[0].scope_spans[0].spans[0].trace_id.hex())
+        return ids
 
 
-def record(trace_id: str, i: int = 0) -> SpanRecord:
-    return SpanRecord(
-        "p", trace_id, f"{i:016x}", "", "", "op", "CUSTOM", "INTERNAL", "svc", "", "",
-        1_700_000_000_000_000_000 + i, 1_700_000_000_000_000_100 + i, 100, "SUCCESS", "", "{}", "{}", "{}",
-        "[]", "[]", "", "", "", 0, 0, 0, 0, 0, 0, 0.0, "", "",
-    )  # fmt: skip
+def otlp(trace_id: str, spans: int = 1, input_bytes: int = 10) -> RawRequest:
+    """A raw OTLP trace request of `spans` spans of one trace, each with an input of `input_bytes`."""
+    request = ExportTraceServiceRequest(resource_spans=[ResourceSpans(scope_spans=[ScopeSpans(spans=[
+        Span(trace_id=bytes.fromhex(trace_id), span_id=(i + 1).to_bytes(8, "big"), name="op",
+             start_time_unix_nano=1_700_000_000_000_000_000 + i, end_time_unix_nano=1_700_000_000_000_000_100 + i,
+             attributes=[KeyValue(key="input.value", value=AnyValue(string_value="x" * input_bytes))])
+        for i in range(spans)
+    ])])])  # fmt: skip
+    return RawRequest(PayloadKind.OTLP_PROTOBUF, request.SerializeToString())
+
+
+def prela(trace_id: str, spans: int = 2) -> RawRequest:
+    doc = {"trace_id": trace_id, "spans": [{"span_id": f"s{i}", "name": "op"} for i in range(spans)]}
+    return RawRequest(PayloadKind.PRELA_JSON, orjson.dumps(doc))
 
 
 def spool_of(
@@ -87,7 +105,7 @@ async def test_spooled_requests_reach_kafka_in_the_order_they_were_accepted(tmp_
     wal, spool = spool_of(tmp_path / "spool", kafka)
     trace_ids = [f"{i:032x}" for i in range(60)]
     for i, trace_id in enumerate(trace_ids):  # a few appends at a time, while the sender runs
-        await spool.export("p", [record(trace_id, 0), record(trace_id, 1)], whole_trace=i % 3 == 0)
+        await spool.export("p", prela(trace_id) if i % 3 == 0 else otlp(trace_id, 2), 2)
         if i == 0:
             spool.start()
         if i % 7 == 0:
@@ -95,11 +113,13 @@ async def test_spooled_requests_reach_kafka_in_the_order_they_were_accepted(tmp_
     await until(lambda: spool.pending_requests == 0, "spool drained")
     assert await spool.close(5)
     assert kafka.trace_ids() == trace_ids
-    assert [topic for topic, _, _ in kafka.acknowledged] == [
+    assert [topic for topic, _, _, _ in kafka.acknowledged] == [
         "traces" if i % 3 == 0 else "spans" for i in range(60)
     ]
-    project, spans = decode_batch(kafka.acknowledged[5][2])
-    assert (project, [s.span_id for s in spans]) == ("p", [f"{0:016x}", f"{1:016x}"])
+    _, key, value, headers = kafka.acknowledged[5]
+    assert (key, value) == (b"", otlp(trace_ids[5], 2).payload)  # the request as received
+    assert headers == [("prela-project", b"p"), ("content-type", b"application/x-protobuf")]
+    assert kafka.acknowledged[6][3] == [("prela-project", b"p"), ("content-type", b"application/json")]
     assert (wal.checkpointed, wal.last_lsn, spool.sent_spans) == (60, 60, 120)
     wal.close()
     assert list(WriteAheadLog(tmp_path / "spool").pending()) == []
@@ -110,7 +130,7 @@ async def test_nothing_is_checkpointed_until_kafka_acknowledged(tmp_path: Path) 
     wal, spool = spool_of(tmp_path / "spool", kafka)
     spool.start()
     for i in range(3):
-        await spool.export("p", [record(f"{i:032x}")])
+        await spool.export("p", otlp(f"{i:032x}"), 1)
     await until(lambda: kafka.attempts >= 3, "three failed sends")
     assert wal.checkpointed == 0 and not kafka.healthy
     await until(lambda: spool.pending_requests == 0, "spool drained after the broker came back")
@@ -127,7 +147,7 @@ async def test_a_crash_before_the_acknowledgement_sends_everything_again_at_the_
     wal, spool = spool_of(tmp_path / "spool", stalled)
     spool.start()
     for i in range(4):
-        await spool.export("p", [record(f"{i:032x}")])
+        await spool.export("p", otlp(f"{i:032x}"), 1)
     await asyncio.sleep(0.05)
     assert spool.pending_requests == 4 and spool.oldest_age_s() > 0
     assert not await spool.close(0.05)  # what kill -9 leaves: the files, no checkpoint
@@ -150,7 +170,7 @@ async def test_a_message_the_broker_refuses_as_too_large_is_left_out_and_the_res
     wal, spool = spool_of(tmp_path / "spool", kafka)
     for i in range(6):
         large = i == 2
-        await spool.export("p", [record(f"{i:032x}")._replace(input="x" * (5000 if large else 10))])
+        await spool.export("p", otlp(f"{i:032x}", input_bytes=5000 if large else 10), 1)
     spool.start()
     await until(lambda: spool.pending_requests == 0, "drained past the large message")
     assert await spool.close(5)
@@ -161,9 +181,7 @@ async def test_a_message_the_broker_refuses_as_too_large_is_left_out_and_the_res
 async def test_a_span_larger_than_a_kafka_message_is_refused_not_spooled(tmp_path: Path) -> None:
     wal, spool = spool_of(tmp_path / "spool", MemoryKafka())
     with pytest.raises(Unavailable, match="exceeds the Kafka message limit"):
-        await spool.export(
-            "p", [record(f"{1:032x}")._replace(input="x" * (CONFIG.max_message_bytes + 100_000))]
-        )
+        await spool.export("p", otlp(f"{1:032x}", input_bytes=CONFIG.max_message_bytes + 100_000), 1)
     assert wal.last_lsn == 0
 
 
@@ -235,7 +253,7 @@ async def test_a_full_spool_refuses_with_spool_full_until_kafka_took_some(tmp_pa
     accepted = 0
     with pytest.raises(SpoolFull) as refused:
         for i in range(1000):
-            await spool.export("p", [record(f"{i:032x}", j) for j in range(3)])
+            await spool.export("p", otlp(f"{i:032x}", 3), 3)
             accepted += 1
     assert refused.value.reason == "spool_full"
     assert 0 < accepted < 1000 and wal.size_bytes <= 8 * 1024
@@ -243,7 +261,7 @@ async def test_a_full_spool_refuses_with_spool_full_until_kafka_took_some(tmp_pa
     kafka.gate.set()
     await until(lambda: spool.pending_requests == 0, "drained")
     assert spool.has_room
-    await spool.export("p", [record(f"{10**6:032x}")])
+    await spool.export("p", otlp(f"{10**6:032x}"), 1)
     await until(lambda: spool.pending_requests == 0, "drained again")
     assert await spool.close(5)
     assert len(kafka.acknowledged) == accepted + 1
@@ -271,3 +289,46 @@ def test_an_entry_holds_the_kafka_messages_as_encoded() -> None:
 
     messages = [(b"k1", b"v" * 300), (b"", b""), (b"k3", b"\x00\xff")]
     assert decode_entry(encode_entry(7, messages, 123)) == (123, 7, messages)
+
+
+async def test_a_request_larger_than_a_kafka_message_is_split_by_spans_into_requests_that_fit(
+    tmp_path: Path,
+) -> None:
+    config = KafkaConfig(bootstrap_servers="unused:9092", max_message_bytes=4096)
+    kafka = MemoryKafka()
+    wal = WriteAheadLog(tmp_path / "spool")
+    spool = KafkaSpool(wal, kafka, config, 1 << 30)  # type: ignore[arg-type]
+    raw = otlp(f"{7:032x}", spans=40, input_bytes=500)
+    await spool.export("p", raw, 40)
+    spool.start()
+    await until(lambda: spool.pending_requests == 0, "sent")
+    assert await spool.close(5)
+    parts = [ExportTraceServiceRequest.FromString(value) for _, _, value, _ in kafka.acknowledged]
+    assert len(parts) > 1 and all(len(value) <= 4096 for _, _, value, _ in kafka.acknowledged)
+    spans = [span for part in parts for span in part.resource_spans[0].scope_spans[0].spans]
+    assert spans == list(
+        ExportTraceServiceRequest.FromString(raw.payload).resource_spans[0].scope_spans[0].spans
+    )
+    assert spool.sent_spans == 40
+
+
+async def test_entries_spooled_before_the_upgrade_are_sent_as_they_were_encoded(tmp_path: Path) -> None:
+    """A spool written by the previous version (SpanBatch messages keyed by trace id) is sent unchanged,
+    without headers: the writer still reads that layout."""
+    from prela.exporters.spool import encode_entry
+
+    old = [(b"a" * 32, b"spanbatch-1"), (b"b" * 32, b"spanbatch-2")]
+    wal = WriteAheadLog(tmp_path / "spool", recycle=True)
+    wal.append(PayloadKind.SPOOL_SPANS, "p", encode_entry(2, old, 1))
+    wal.append(PayloadKind.SPOOL_TRACES, "p", encode_entry(1, [(b"seed", b"spanbatch-3")], 2))
+    kafka = MemoryKafka()
+    spool = KafkaSpool(wal, kafka, CONFIG, 1 << 30)  # type: ignore[arg-type]
+    spool.start()
+    await until(lambda: spool.pending_requests == 0, "sent")
+    assert await spool.close(5)
+    assert kafka.acknowledged == [
+        ("spans", b"a" * 32, b"spanbatch-1", []),
+        ("spans", b"b" * 32, b"spanbatch-2", []),
+        ("traces", b"seed", b"spanbatch-3", []),
+    ]
+    assert spool.sent_spans == 3
