@@ -221,11 +221,11 @@ class Plan:
         self._by_expr.setdefault(expr, name)
         return name
 
-    def hops(self, source: str, columns: Sequence[str]) -> list[str]:
+    def hops(self, source: str, columns: Sequence[str], where: str | None = None) -> list[str]:
         """One SELECT per stage: the first over `source` (stage 0, a SELECT), each next over the
         previous one's output (a table, `{prev}`); each passes on only what later stages use and
-        the last yields `columns`."""
-        needed = set(columns)
+        the last yields `columns` (of the rows where the column `where` holds)."""
+        needed = set(columns) | ({where} if where else set())
         keep: list[set[str]] = []
         for stage in reversed(self.stages):
             keep.append(set(needed))
@@ -240,7 +240,8 @@ class Plan:
             items = _indent([*passed, *(f"{expr} AS {name}" for name, expr in stage)], 4)
             origin = f"(\n{source}\n)" if number == 1 else "${prev}"
             selects.append(f"SELECT\n{items}\nFROM {origin}")
-        selects[-1] = f"SELECT {', '.join(columns)}\nFROM\n(\n{selects[-1]}\n)"
+        condition = f"\nWHERE {where}" if where else ""
+        selects[-1] = f"SELECT {', '.join(columns)}\nFROM\n(\n{selects[-1]}\n){condition}"
         return selects
 
 
@@ -309,6 +310,8 @@ class AttributeArrays:
     def __init__(self, prefix: str, plan: Plan | None = None) -> None:
         self.p = prefix
         self.plan = plan
+        # A column true on model-call spans: MODEL_CALL_ONLY_KEYS read as absent where it is false.
+        self.model_call: str | None = None
 
     def names(self) -> list[str]:
         return [f"{self.p}_{n}" for n in _ARRAY_NAMES]
@@ -371,8 +374,12 @@ class AttributeArrays:
         return f"if(indexOf({p}_r, {key_sql}) = 0, 0, {p}_n + 1 - indexOf({p}_r, {key_sql}))"
 
     def ix(self, key: str) -> str:
-        """1-based index of the last `key`, 0 when absent."""
-        return self._col(self.ix_of(lit(key)))
+        """1-based index of the last `key`, 0 when absent (or when a model-call-only key is on a span
+        not typed as a model call: `lift_all_llm_fields` drops those keys)."""
+        found = self._col(self.ix_of(lit(key)))
+        if self.model_call is None or key not in cv.MODEL_CALL_ONLY_KEYS:
+            return found
+        return self._col(f"if({self.model_call}, {found}, 0)", found, self.model_call)
 
     def py_str(self, index: str) -> str:
         """SQL: Python's `str(value)` of the value at `index`, floats as `repr` writes them (laid out
@@ -423,9 +430,13 @@ def round12(x: str) -> str:
     return f"if(abs({x}) >= 9007., {x}, round({x}, 12))"
 
 
-def _transform(value: str, table: dict[str, str]) -> str:
+def _transform(value: str, table: dict[str, str], default: str = "''") -> str:
     keys = list(table)
-    return f"transform({value}, {_lits(keys)}, {_lits([table[k] for k in keys])}, '')"
+    return f"transform({value}, {_lits(keys)}, {_lits([table[k] for k in keys])}, {default})"
+
+
+def _types(types: Sequence[str]) -> str:
+    return "(" + ", ".join(lit(t) for t in types) + ")"
 
 
 # --- the LLM fields --------------------------------------------------------------------------
@@ -445,6 +456,7 @@ def span_type_sql(a: AttributeArrays) -> str:
         (cv.GEN_AI_OPERATION_NAME, cv.GEN_AI_OPERATIONS),
         (cv.TRACELOOP_SPAN_KIND, cv.TRACELOOP_SPAN_KINDS),
         (cv.LLM_REQUEST_TYPE, cv.LLM_REQUEST_TYPES),
+        (cv.VERCEL_AI_OPERATION_ID, cv.VERCEL_AI_OPERATIONS),
     ):
         i = a.ix(key)
         lowered = f"lowerUTF8({a.at('s', i)})"
@@ -605,7 +617,7 @@ def _maybe_json(a: AttributeArrays, i: str) -> str:
 def gen_ai_input_sql(a: AttributeArrays) -> str:
     """`mapping._gen_ai_input`: input messages, led by the system instructions; NULL when neither."""
     plan = _plan(a)
-    mi, si = a.ix(cv.GEN_AI_INPUT_MESSAGES), a.ix(cv.GEN_AI_SYSTEM_INSTRUCTIONS)
+    mi, si = a.first(cv.INPUT_MESSAGES_KEYS), a.ix(cv.GEN_AI_SYSTEM_INSTRUCTIONS)
     parts = _maybe_json(a, si)
     parts_list = plan.col(
         f"if(JSONType({parts}) = 'Array', {parts}, concat('[{{\"type\":\"text\",\"content\":', {parts}, '}}]'))",
@@ -631,6 +643,23 @@ def gen_ai_input_sql(a: AttributeArrays) -> str:
         si,
         *a.names(),
     )
+
+
+def reported_cost_sql(a: AttributeArrays) -> str:
+    """`mapping._reported_cost`: the first cost at one of COST_JSON_PATHS (a JSON attribute, then
+    members), as `_as_float` reads it; NULL when none."""
+    plan = _plan(a)
+    found = []
+    for key, path in cv.COST_JSON_PATHS:
+        doc = _maybe_json(a, a.ix(key))
+        at = ", ".join([doc, *(lit(m) for m in path)])
+        number = (
+            f"multiIf(JSONType({at}) IN ('Int64', 'UInt64', 'Double'), JSONExtractFloat({at}), "
+            f"JSONType({at}) = 'String', {py_float(f'JSONExtractString({at})')}, NULL)"
+        )
+        value = plan.col(number, doc)
+        found.append(plan.col(_as_float(value), value))
+    return plan.col(f"coalesce({', '.join(found)})", *found) if found else "NULL"
 
 
 def _event_text(event_name: str, attribute: str) -> str:
@@ -676,6 +705,7 @@ def span_columns(plan: Plan, a: AttributeArrays) -> None:
     col("sp_trace_state", name="trace_state")
     col("sp_name", name="name")
     span_type_sql(a)
+    a.model_call = col(f"span_type IN {_types(cv.MODEL_CALL_SPAN_TYPES)}", "span_type")
     kinds = _lits(SPAN_KINDS)
     col(f"if(sp_kind >= 0 AND sp_kind < {len(SPAN_KINDS)}, {kinds}[sp_kind + 1], 'UNSPECIFIED')", name="kind")
     col("fromUnixTimestamp64Nano(toInt64(sp_start))", name="started_at")
@@ -690,7 +720,8 @@ def span_columns(plan: Plan, a: AttributeArrays) -> None:
     add_events_and_links(plan)
 
     provider = a.first(cv.PROVIDER_KEYS)
-    col(f"lowerUTF8({a.py_str(provider)})", provider, *names, name="provider")
+    lowered = col(f"lowerUTF8({a.py_str(provider)})", provider, *names)
+    col(_transform(lowered, cv.PROVIDER_ALIASES, lowered), lowered, name="provider")
     requested = a.first(cv.REQUEST_MODEL_KEYS)
     response = a.first(cv.RESPONSE_MODEL_KEYS)
     generic = a.first(cv.GENERIC_MODEL_KEYS)
@@ -712,23 +743,44 @@ def span_columns(plan: Plan, a: AttributeArrays) -> None:
     )
     model = col(f"if({chosen} > 0, {a.py_str(chosen)}, {request_model})", chosen, request_model, name="model")
 
-    def count(keys: Sequence[str], name: str) -> str:
+    def count(keys: Sequence[str], name: str | None = None) -> str:
         c1 = a.first_count(keys)
-        return col(f"if({c1} > 0, {c1} - 1, toUInt64(0))", c1, name=name)
+        return col(f"if({c1} > 0, toUInt64({c1} - 1), toUInt64(0))", c1, name=name)  # one type, no Variant
 
+    sent_input = count(cv.INPUT_TOKEN_KEYS)
+    cache_read = count(cv.CACHE_READ_TOKEN_KEYS, "cache_read_tokens")
+    cache_write = count(cv.CACHE_WRITE_TOKEN_KEYS, "cache_write_tokens")
+    # INPUT_TOKENS_EXCLUDE_CACHE_SCOPES: the cache tokens counted back into input and total
+    cache_added = col(
+        f"if(has({_lits(sorted(cv.INPUT_TOKENS_EXCLUDE_CACHE_SCOPES))}, scope_name), "
+        f"toUInt128({cache_read}) + {cache_write}, toUInt128(0))",
+        "scope_name",
+        cache_read,
+        cache_write,
+    )
+    input_wide = col(f"toUInt128({sent_input}) + {cache_added}", sent_input, cache_added)
     tokens = {
-        "input": count(cv.INPUT_TOKEN_KEYS, "input_tokens"),
+        "input": col(f"toUInt64({input_wide})", input_wide, name="input_tokens"),
         "output": count(cv.OUTPUT_TOKEN_KEYS, "output_tokens"),
-        "cache_read": count(cv.CACHE_READ_TOKEN_KEYS, "cache_read_tokens"),
-        "cache_write": count(cv.CACHE_WRITE_TOKEN_KEYS, "cache_write_tokens"),
+        "cache_read": cache_read,
+        "cache_write": cache_write,
     }
     count(cv.REASONING_TOKEN_KEYS, "reasoning_tokens")
     total = a.first_count(cv.TOTAL_TOKEN_KEYS)
-    col(
-        f"if({total} > 0, {total} - 1, {tokens['input']} + {tokens['output']})",
+    total_wide = col(
+        f"if({total} > 0, toUInt128({total} - 1), toUInt128({sent_input}) + {tokens['output']}) + {cache_added}",
         total,
-        *tokens.values(),
-        name="total_tokens",
+        sent_input,
+        tokens["output"],
+        cache_added,
+    )
+    col(f"toUInt64({total_wide})", total_wide, name="total_tokens")
+    # A count beyond UInt64 makes the row unstorable: the Python writer skips it (log_unstorable)
+    col(
+        f"{input_wide} <= {2**64 - 1} AND {total_wide} <= {2**64 - 1}",
+        input_wide,
+        total_wide,
+        name="storable",
     )
 
     explicit_at = a.first(cv.COST_TOTAL_KEYS)
@@ -738,11 +790,13 @@ def span_columns(plan: Plan, a: AttributeArrays) -> None:
     parts_sum = " + ".join(f"coalesce({x}, 0.)" for x in parts) or "0."
     any_part = " OR ".join(f"{x} IS NOT NULL" for x in parts) or "false"
     priced = price_sql(plan, model, tokens)
+    reported = reported_cost_sql(a)
     cost = col(
-        f"coalesce({explicit}, if({any_part}, {parts_sum}, "
-        f"if({model} != '' AND ({tokens['input']} > 0 OR {tokens['output']} > 0), {priced}, 0.)))",
+        f"coalesce({explicit}, if({any_part}, {parts_sum}, coalesce({reported}, "
+        f"if({model} != '' AND ({tokens['input']} > 0 OR {tokens['output']} > 0), {priced}, 0.))))",
         explicit,
         *parts,
+        reported,
         priced,
         model,
         *tokens.values(),
@@ -848,7 +902,10 @@ def render_chain(database: str) -> list[str]:
     span = AttributeArrays("a", plan)
     span.add_columns("g_r + g_s + 1", "g_a", "g_r", "g_s", "g_a")
     span_columns(plan, span)
-    return [*render_first_steps(database), *plan.hops("SELECT * FROM ${prev}", SPAN_TABLE_COLUMNS)]
+    return [
+        *render_first_steps(database),
+        *plan.hops("SELECT * FROM ${prev}", SPAN_TABLE_COLUMNS, "storable"),
+    ]
 
 
 # The spans columns the view fills, in the table's order (model/span.py; ingested_at is defaulted).
@@ -946,6 +1003,9 @@ def convention_keys() -> set[str]:
                 walk(v)
         elif isinstance(value, tuple | list):
             for v in value:
+                walk(v)
+        elif isinstance(value, frozenset | set):
+            for v in sorted(value):
                 walk(v)
 
     for name, value in vars(cv).items():

@@ -2,7 +2,8 @@
 
 Differential: every request the Python mapping tests map (`CAPTURED_MODULES`, recorded by the
 `mapping_capture` plugin in a subprocess) and random attribute sets drawn from
-conventions.py go through BOTH `map_export_request` + `ClickHouseWriter` and `EngineOtlpInserter`
+conventions.py go through BOTH inserters (`PythonOtlpInserter`: `map_export_request` + `ClickHouseWriter`,
+and `EngineOtlpInserter`)
 into one chDB store; the rows read back must agree column by column. JSON columns are compared as
 parsed JSON (key order and number spelling differ: ClickHouse writes `1` for 1.0, `\\/` for `/`).
 """
@@ -35,7 +36,7 @@ from prela.collector import conventions as cv
 from prela.collector import mapping
 from prela.collector.mapping import map_export_request
 from prela.exporters import otlp_engine
-from prela.exporters.clickhouse import ClickHouseWriter, apply_schema, close_all, connect
+from prela.exporters.clickhouse import apply_schema, close_all, connect
 from prela.exporters.otlp_insert import EngineOtlpInserter, PythonOtlpInserter, trace_inserter
 from prela.model.span import SPAN_COLUMNS
 from prela.server.settings import Settings
@@ -108,14 +109,7 @@ def compare(client: Client, requests: list[bytes]) -> dict[int, list[str]]:
     """Map each request both ways into `client` (one insert each way, a project per request);
     the differing columns of each request that differs, described."""
     run = next(_projects)
-    writer = ClickHouseWriter(client, DB)
-    records = [
-        record._replace(project_id=f"python-{run}-{n}")
-        for n, body in enumerate(requests)
-        for record in map_export_request(ExportTraceServiceRequest.FromString(body), "x").records
-    ]
-    if records:
-        writer.insert(records)
+    PythonOtlpInserter(client, DB).insert([(f"python-{run}-{n}", body) for n, body in enumerate(requests)])
     EngineOtlpInserter(client, DB).insert([(f"engine-{run}-{n}", body) for n, body in enumerate(requests)])
     stored = _rows_of(
         client, [f"{side}-{run}-{n}" for side in ("python", "engine") for n in range(len(requests))]
@@ -336,11 +330,24 @@ _KEYS = sorted(
        cv.OPENLLMETRY_COMPLETIONS, cv.OPENINFERENCE_OUTPUT_MESSAGES) for i in (0, 1, 2)
        for member in ("role", "content", "tool_calls.0.name")}
 )  # fmt: skip
+
+
+def _nested(path: tuple[str, ...], value: Any) -> Any:
+    for member in reversed(path):
+        value = {member: value}
+    return value
+
+
 _words = st.sampled_from(
     ["", "gpt-4o", "GPT-4o-2024-08-06", "openai/gpt-4o-mini", "us.anthropic.claude-3-5-sonnet-20241022-v2:0",
      "chat", "LLM", "Tool", "agent", "12", "3.5", " 7 ", "1e3", "1_000", "-4", "nan", "inf", "0.25",
      '{"model": "gpt-4o"}', '{"model_name": "o3", "model": ""}', "[1, 2]", '[{"type": "text", "content": "hi"}]',
-     "héllo/wörld", "user"]
+     "héllo/wörld", "user",
+     # values the conventions' tables match (operation ids in their sent case, provider APIs), and
+     # costs at each JSON path
+     *(op.replace("text", "Text") for op in cv.VERCEL_AI_OPERATIONS), *cv.PROVIDER_ALIASES,
+     *(json.dumps(_nested(path, cost)) for _, path in cv.COST_JSON_PATHS for cost in (0.5, "0.25", -1, None)),
+     json.dumps(_nested(cv.COST_JSON_PATHS[0][1][:-1], [1]))]
 )  # fmt: skip
 _scalars = st.one_of(
     _words,
@@ -372,18 +379,30 @@ def _repr_safe(attrs: dict[str, Any]) -> bool:
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
-@given(spans=st.lists(st.tuples(_attributes, st.sampled_from([None, "prod", ""])), min_size=1, max_size=12))
+@given(
+    spans=st.lists(
+        st.tuples(
+            _attributes,
+            st.sampled_from([None, "prod", ""]),
+            st.sampled_from(["", "other.scope", *sorted(cv.INPUT_TOKENS_EXCLUDE_CACHE_SCOPES)]),
+        ),
+        min_size=1,
+        max_size=12,
+    )
+)
 def test_random_convention_attributes_map_the_same(
-    store: Client, spans: list[tuple[dict[str, Any], Any]]
+    store: Client, spans: list[tuple[dict[str, Any], Any, str]]
 ) -> None:
     requests = []
-    for attrs, environment in spans:
+    for attrs, environment, scope_name in spans:
         if not _repr_safe(attrs):
             continue
         resource = {} if environment is None else {"deployment.environment.name": environment}
         prompt = {cv.GEN_AI_PROMPT_EVENT[1]: attrs.get("input.value", "q")}
         requests.append(
-            request_of(attrs, [{"name": cv.GEN_AI_PROMPT_EVENT[0], "attributes": prompt}], **resource)
+            request_of(
+                attrs, [{"name": cv.GEN_AI_PROMPT_EVENT[0], "attributes": prompt}], scope_name, **resource
+            )
         )
     failures = compare(store, requests)
     assert not failures, json.dumps(failures, indent=1)[:4000]
@@ -452,6 +471,44 @@ def test_edge_values_of_the_conventions_map_the_same(store: Client) -> None:
         {"session.id": 1.5}, {"session.id": [1, "a/b"]}, {"user.id": b"\x01\x02"},
     ]  # fmt: skip
     failures = compare(store, [request_of(attrs) for attrs in cases])
+    assert not failures, {json.dumps(str(cases[n])): found for n, found in failures.items()}
+
+
+def test_framework_conventions_map_the_same(store: Client) -> None:
+    """The rules of the framework branches: operation ids, model-call-only usage and provider metadata,
+    provider aliases, whole message lists after gen_ai.input.messages, cache counted back in by scope."""
+    metadata = '{"openrouter": {"usage": {"cost": 0.0123}}, "gateway": {"cost": "0.5"}}'
+    usage = {
+        "ai.usage.inputTokens": 10,
+        "ai.usage.outputTokens": 3,
+        "ai.usage.cachedInputTokens": 4,
+        "ai.response.providerMetadata": metadata,
+        "ai.model.id": "gpt-4o",
+        "ai.model.provider": "OpenAI.Chat",
+    }
+    bedrock = "opentelemetry.instrumentation.bedrock"
+    big = 2**63 - 1
+    cases = [
+        ({"ai.operationId": "ai.generateText.doGenerate", **usage}, ""),
+        ({"ai.operationId": "ai.generateText", **usage}, ""),
+        ({"ai.operationId": "ai.embed.doEmbed", "ai.usage.tokens": 7, "ai.model.id": "text-embedding-3-small"}, ""),
+        ({"gen_ai.operation.name": "chat", "ai.operationId": "ai.toolCall", "ai.usage.tokens": 7}, ""),
+        ({"ai.operationId": "ai.streamText.doStream", "ai.response.providerMetadata": '{"gateway": {"cost": [1]}}',
+          "ai.model.id": "gpt-4o", "ai.usage.inputTokens": 5}, ""),
+        ({"ai.operationId": "ai.streamText.doStream", "ai.response.providerMetadata": {"gateway": {"cost": 0.7}}}, ""),
+        ({"llm.request.type": "chat", "ai.operationId": "ai.toolCall"}, ""),
+        ({"gen_ai.system": "google.vertex.chat"}, ""), ({"gen_ai.system": "Mistral"}, ""),
+        ({"gen_ai.input.messages": "", "pydantic_ai.all_messages": '[{"role": "user"}]',
+          "gen_ai.system_instructions": "Be brief."}, ""),
+        ({"gen_ai.request.model": "claude-3-5-sonnet", "gen_ai.usage.input_tokens": 100,
+          "gen_ai.usage.cache_read.input_tokens": 50, "gen_ai.usage.cache_creation.input_tokens": 20}, bedrock),
+        ({"gen_ai.usage.input_tokens": 1, "llm.usage.total_tokens": 2, "gen_ai.usage.cache_read_input_tokens": 3}, bedrock),
+        ({"gen_ai.usage.input_tokens": big, "gen_ai.usage.cache_read.input_tokens": big,
+          "gen_ai.usage.cache_creation.input_tokens": 2}, bedrock),
+        ({"gen_ai.usage.input_tokens": 3, "llm.usage.total_tokens": big,
+          "gen_ai.usage.cache_read.input_tokens": big}, bedrock),
+    ]  # fmt: skip
+    failures = compare(store, [request_of(attrs, None, scope) for attrs, scope in cases])
     assert not failures, {json.dumps(str(cases[n])): found for n, found in failures.items()}
 
 
