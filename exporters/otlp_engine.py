@@ -201,7 +201,7 @@ class Plan:
             return self._by_expr[expr]
         # Dependencies are the known columns the expression names (`deps` must all be known); a
         # lambda parameter or literal spelled like a column only passes that column on, harmlessly.
-        unknown = [d for d in deps if d not in self._stage]
+        unknown = [d for d in deps if _IDENTIFIER.fullmatch(d) and d not in self._stage]
         if unknown:
             raise ValueError(f"column {name!r} depends on undefined {unknown}")
         used = frozenset(_IDENTIFIER.findall(expr)) & self._stage.keys()
@@ -310,6 +310,7 @@ class AttributeArrays:
     def __init__(self, prefix: str, plan: Plan | None = None) -> None:
         self.p = prefix
         self.plan = plan
+        self.keys: list[str] = []  # the keys looked up (`ix`), in the order of `<p>_ix`
         # A column true on model-call spans: MODEL_CALL_ONLY_KEYS read as absent where it is false.
         self.model_call: str | None = None
 
@@ -325,6 +326,18 @@ class AttributeArrays:
         col(f"arrayReverse({p}_k)", f"{p}_k", name=f"{p}_r")
         col(f"length({p}_k)", f"{p}_k", name=f"{p}_n")
         col(last_of_each_key(f"{p}_k"), f"{p}_k", name=f"{p}_keep")
+        # Every key looked up (`ix`) by two expressions instead of one per key (each costs analysis at
+        # every insert): each attribute's slot in the list of keys (a hash lookup; the list is filled
+        # in by `render_chain` once all keys are known), then each slot's last attribute, by integers.
+        col(
+            f"arrayMap(k -> transform(k, ${{{p}_keys}}, ${{{p}_slots}}, 0), {p}_r)",
+            f"{p}_r",
+            name=f"{p}_slot",
+        )
+        col(
+            f"arrayMap(s -> if(indexOf({p}_slot, s) = 0, 0, {p}_n + 1 - indexOf({p}_slot, s)), ${{{p}_range}})",
+            f"{p}_slot", f"{p}_n", name=f"{p}_ix", heavy=True,
+        )  # fmt: skip
         t, sv, bv, iv, dv, j = (f"{p}_{n}" for n in ("t", "sv", "bv", "iv", "dv", "j"))
         # Python's str(value) of scalars (str(True) == 'True'; floats: see `py_str`), bytes as base64;
         # arrays and kvlists as JSON (Python would write its repr: a known difference)
@@ -376,7 +389,9 @@ class AttributeArrays:
     def ix(self, key: str) -> str:
         """1-based index of the last `key`, 0 when absent (or when a model-call-only key is on a span
         not typed as a model call: `lift_all_llm_fields` drops those keys)."""
-        found = self._col(self.ix_of(lit(key)))
+        if key not in self.keys:
+            self.keys.append(key)
+        found = f"{self.p}_ix[{self.keys.index(key) + 1}]"
         if self.model_call is None or key not in cv.MODEL_CALL_ONLY_KEYS:
             return found
         return self._col(f"if({self.model_call}, {found}, 0)", found, self.model_call)
@@ -902,10 +917,13 @@ def render_chain(database: str) -> list[str]:
     span = AttributeArrays("a", plan)
     span.add_columns("g_r + g_s + 1", "g_a", "g_r", "g_s", "g_a")
     span_columns(plan, span)
-    return [
-        *render_first_steps(database),
-        *plan.hops("SELECT * FROM ${prev}", SPAN_TABLE_COLUMNS, "storable"),
-    ]
+    keys: dict[str, str] = {}
+    for a in (resource, span):
+        keys[f"{a.p}_keys"] = _lits(a.keys)
+        keys[f"{a.p}_slots"] = f"range(toUInt16(1), toUInt16({len(a.keys) + 1}))"
+        keys[f"{a.p}_range"] = f"range(toUInt16(1), toUInt16({len(a.keys) + 1}))"
+    steps = plan.hops("SELECT * FROM ${prev}", SPAN_TABLE_COLUMNS, "storable")
+    return [*render_first_steps(database), *(Template(step).safe_substitute(keys) for step in steps)]
 
 
 # The spans columns the view fills, in the table's order (model/span.py; ingested_at is defaulted).
