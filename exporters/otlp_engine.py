@@ -396,11 +396,15 @@ class AttributeArrays:
             return found
         return self._col(f"if({self.model_call}, {found}, 0)", found, self.model_call)
 
-    def py_str(self, index: str) -> str:
-        """SQL: Python's `str(value)` of the value at `index`, floats as `repr` writes them (laid out
-        here, for the few values read this way, not for every attribute)."""
+    def py_strs(self, indices: Sequence[str]) -> list[str]:
+        """SQL: Python's `str(value)` of the values at `indices`, floats as `repr` writes them (laid out
+        for these few values, not for every attribute; by ONE lambda: its SQL is large to analyse)."""
         p = self.p
-        return f"if({p}_t[{index}] = {T_DOUBLE}, {py_repr_float(f'{p}_dv[{index}]')}, {p}_s[{index}])"
+        doubles = ", ".join(f"{p}_dv[{i}]" for i in indices)
+        reprs = _plan(self).col(f"arrayMap(d -> {py_repr_float('d')}, [{doubles}])", *indices, f"{p}_dv")
+        return [
+            f"if({p}_t[{i}] = {T_DOUBLE}, {reprs}[{n}], {p}_s[{i}])" for n, i in enumerate(indices, start=1)
+        ]
 
     def at(self, array: str, index: str) -> str:
         return f"{self.p}_{array}[{index}]"
@@ -735,19 +739,9 @@ def span_columns(plan: Plan, a: AttributeArrays) -> None:
     add_events_and_links(plan)
 
     provider = a.first(cv.PROVIDER_KEYS)
-    lowered = col(f"lowerUTF8({a.py_str(provider)})", provider, *names)
-    col(_transform(lowered, cv.PROVIDER_ALIASES, lowered), lowered, name="provider")
     requested = a.first(cv.REQUEST_MODEL_KEYS)
     response = a.first(cv.RESPONSE_MODEL_KEYS)
     generic = a.first(cv.GENERIC_MODEL_KEYS)
-    invocation = invocation_model_sql(a)
-    request_model = col(
-        f"if({requested} > 0, {a.py_str(requested)}, {invocation})",
-        requested,
-        invocation,
-        *names,
-        name="request_model",
-    )
     # `_first(response) or requested or _first(generic)`: Python truthiness picks
     chosen = col(
         f"if({a.at('b', response)}, {response}, if({a.at('b', requested)}, {requested}, {generic}))",
@@ -756,7 +750,18 @@ def span_columns(plan: Plan, a: AttributeArrays) -> None:
         generic,
         *names,
     )
-    model = col(f"if({chosen} > 0, {a.py_str(chosen)}, {request_model})", chosen, request_model, name="model")
+    provider_str, requested_str, chosen_str = a.py_strs([provider, requested, chosen])
+    lowered = col(f"lowerUTF8({provider_str})", provider, *names)
+    col(_transform(lowered, cv.PROVIDER_ALIASES, lowered), lowered, name="provider")
+    invocation = invocation_model_sql(a)
+    request_model = col(
+        f"if({requested} > 0, {requested_str}, {invocation})",
+        requested,
+        invocation,
+        *names,
+        name="request_model",
+    )
+    model = col(f"if({chosen} > 0, {chosen_str}, {request_model})", chosen, request_model, name="model")
 
     def count(keys: Sequence[str], name: str | None = None) -> str:
         c1 = a.first_count(keys)
