@@ -22,6 +22,7 @@ from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import DataError
 from clickhouse_connect.driver.insert import InsertContext
 
+from prela.exporters.otlp_engine import install as install_engine_mapping
 from prela.model import SPAN_COLUMNS, SpanRecord
 from prela.model.signals import LOG_COLUMNS, METRIC_COLUMNS, LogRow, MetricPoint
 from prela.telemetry.metrics import (
@@ -122,9 +123,11 @@ def applied_versions(client: Client, database: str) -> set[int]:
     return {int(r[0]) for r in rows}
 
 
-def apply_schema(client: Client, database: str, ttl_days: int) -> list[int]:
+def apply_schema(client: Client, database: str, ttl_days: int, engine_mapping: bool = False) -> list[int]:
     """Bring `database` to this release's schema: the migrations it has not had, in order, each
-    recorded after it ran; then the retention. Returns the versions applied now.
+    recorded after it ran; then the retention; with `engine_mapping` (`PRELA_MAPPING=engine`), the
+    chain of views mapping raw OTLP requests (1.5-2.5 s, so only when chosen; a chain installed
+    before is left for writers still using it). Returns the versions applied now.
 
     Statements are idempotent (IF NOT EXISTS), so a migration interrupted half-way runs again
     whole. Back-fills read the spans already stored: run migrations while no writer inserts.
@@ -153,6 +156,8 @@ def apply_schema(client: Client, database: str, ttl_days: int) -> list[int]:
         )  # fmt: skip
     for statement in _statements(Template((_SQL / "retention.sql").read_text()).substitute(values)):
         client.command(statement)
+    if engine_mapping:
+        install_engine_mapping(client, database)  # after the migrations: it fills the spans columns
     logger.info("schema ready database=%s ttl_days=%d applied=%s", database, ttl_days, applied)
     return applied
 

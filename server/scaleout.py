@@ -21,7 +21,7 @@ from prela.exporters.base import PayloadKind
 from prela.exporters.clickhouse import ClickHouseWriter, apply_schema, close_all, connect
 from prela.exporters.clickhouse_version import ClickHouseVersionError, check_server_version
 from prela.exporters.kafka import KafkaConfig, KafkaSender, create_topics
-from prela.exporters.otlp_insert import OtlpTraceInserter
+from prela.exporters.otlp_insert import trace_inserter
 from prela.exporters.spool import KafkaSpool, segment_bytes_for
 from prela.exporters.wal import WriteAheadLog
 from prela.server.access import auth_config
@@ -199,7 +199,13 @@ async def connect_until_ready(settings: Settings, stop: asyncio.Event) -> Client
         try:
             client = await asyncio.to_thread(connect, settings.clickhouse_dsn())
             await asyncio.to_thread(require_supported_version, client)
-            await asyncio.to_thread(apply_schema, client, settings.clickhouse_database, settings.ttl_days)
+            await asyncio.to_thread(
+                apply_schema,
+                client,
+                settings.clickhouse_database,
+                settings.ttl_days,
+                settings.mapping == "engine",
+            )
             return client
         except ClickHouseVersionError:  # an old server: waiting will not fix it
             raise
@@ -271,7 +277,7 @@ async def run_writer(settings: Settings, stop: asyncio.Event, worker: int = 0) -
     writer = KafkaClickHouseWriter(
         config,
         settings.writer_group,
-        OtlpTraceInserter(client, settings.clickhouse_database),
+        trace_inserter(settings.mapping, client, settings.clickhouse_database),
         clickhouse[0],
         batch_spans=settings.batch_spans,
         linger_s=max(settings.batch_linger_ms, 50) / 1000,
@@ -324,7 +330,9 @@ async def migrate(settings: Settings) -> None:
     settings.require("migrate")
     client = await asyncio.to_thread(connect, settings.clickhouse_dsn())
     await asyncio.to_thread(require_supported_version, client)
-    await asyncio.to_thread(apply_schema, client, settings.clickhouse_database, settings.ttl_days)
+    await asyncio.to_thread(
+        apply_schema, client, settings.clickhouse_database, settings.ttl_days, settings.mapping == "engine"
+    )
     if settings.kafka_bootstrap_servers:
         created = await create_topics(kafka_config(settings))
         logger.info("kafka topics ready created=%s", ",".join(created) or "none")

@@ -20,7 +20,7 @@ from prela.auth import AuthRuntime
 from prela.collector.ingest import Ingest
 from prela.exporters.clickhouse import ClickHouseWriter, apply_schema, close_all, connect
 from prela.exporters.clickhouse_version import check_server_version
-from prela.exporters.otlp_insert import OtlpTraceInserter
+from prela.exporters.otlp_insert import trace_inserter
 from prela.exporters.queue import QueueExporter, SpanQueue
 from prela.exporters.wal import WriteAheadLog
 from prela.server.access import auth_config
@@ -42,10 +42,12 @@ async def run_embedded(settings: Settings, stop: asyncio.Event) -> bool:
     lock = lock_data_dir(settings.data_dir)
     client = await asyncio.to_thread(connect, settings.clickhouse_dsn())
     await asyncio.to_thread(check_server_version, client)  # CLICKHOUSE_URL may name a server
-    await asyncio.to_thread(apply_schema, client, settings.clickhouse_database, settings.ttl_days)
+    await asyncio.to_thread(
+        apply_schema, client, settings.clickhouse_database, settings.ttl_days, settings.mapping == "engine"
+    )
 
     clickhouse = ClickHouseWriter(client, settings.clickhouse_database)
-    traces = OtlpTraceInserter(client, settings.clickhouse_database)
+    traces = trace_inserter(settings.mapping, client, settings.clickhouse_database)
     wal = WriteAheadLog(settings.data_dir / "wal", fsync=settings.wal_fsync)
     replayed = await asyncio.to_thread(replay_wal, wal, traces, clickhouse, settings.batch_spans)
     if replayed:

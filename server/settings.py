@@ -135,6 +135,9 @@ class Settings(BaseSettings):
     batch_spans: int = Field(20_000, gt=0, validation_alias="PRELA_BATCH_SPANS")
     batch_linger_ms: float = Field(1000.0, ge=0, validation_alias="PRELA_BATCH_LINGER_MS")
     wal_fsync: bool = Field(False, validation_alias="PRELA_WAL_FSYNC")
+    # Who maps OTLP trace requests to spans rows (exporters/otlp_insert.py): the writer's Python, or
+    # ClickHouse (a chain of views apply_schema installs only then). Python is cheaper per span today.
+    mapping: Literal["python", "engine"] = Field("python", validation_alias="PRELA_MAPPING")
     spool_max_bytes: int = Field(1024**3, gt=0, validation_alias="PRELA_SPOOL_MAX_BYTES")
     ttl_days: int = Field(90, ge=1, validation_alias="PRELA_TTL_DAYS")
     retry_after_seconds: int = Field(1, ge=1, validation_alias="PRELA_RETRY_AFTER_SECONDS")

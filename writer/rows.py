@@ -27,7 +27,7 @@ from prela.telemetry.metrics import WRITER_INSERTED_SPANS
 
 
 class TraceInserter(Protocol):
-    """`prela.exporters.otlp_insert.OtlpTraceInserter`, or a stand-in in tests."""
+    """`prela.exporters.otlp_insert.trace_inserter`'s (Python or engine mapping), or a stand-in in tests."""
 
     def insert(
         self, requests: Sequence[tuple[str, bytes]], settings: dict[str, Any] | None = None

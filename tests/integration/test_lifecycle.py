@@ -102,11 +102,13 @@ def test_resent_spans_are_not_duplicated(prela_serve: PrelaServer) -> None:
     assert summary["span_count"] == 2
 
 
-def test_kill_9_right_after_the_answers_loses_nothing_acknowledged(tmp_path: Path) -> None:
+@pytest.mark.parametrize("mapping", ["python", "engine"])
+def test_kill_9_right_after_the_answers_loses_nothing_acknowledged(tmp_path: Path, mapping: str) -> None:
     data_dir = tmp_path / "data"
     # A long linger keeps the answered spans in the queue, not yet in ClickHouse, when the process dies.
     server = start_prela_serve(
-        data_dir, env={"PRELA_BATCH_LINGER_MS": "60000", "PRELA_BATCH_SPANS": "1000000"}
+        data_dir,
+        env={"PRELA_BATCH_LINGER_MS": "60000", "PRELA_BATCH_SPANS": "1000000", "PRELA_MAPPING": mapping},
     )
     acknowledged = []
     with httpx.Client(timeout=30) as client:
@@ -122,7 +124,7 @@ def test_kill_9_right_after_the_answers_loses_nothing_acknowledged(tmp_path: Pat
             acknowledged.append(trace_id.hex())
     server.stop(signal.SIGKILL)
 
-    restarted = start_prela_serve(data_dir)
+    restarted = start_prela_serve(data_dir, env={"PRELA_MAPPING": mapping})
     try:
         assert "replayed spans=300" in restarted.log()
         assert set(acknowledged) <= all_trace_ids(restarted)
@@ -132,12 +134,17 @@ def test_kill_9_right_after_the_answers_loses_nothing_acknowledged(tmp_path: Pat
     assert "replayed" not in start_and_stop_log(data_dir)
 
 
-def test_kill_9_replays_every_kind_of_raw_request_and_skips_the_spans_it_refused(tmp_path: Path) -> None:
+@pytest.mark.parametrize("mapping", ["python", "engine"])
+def test_kill_9_replays_every_kind_of_raw_request_and_skips_the_spans_it_refused(
+    tmp_path: Path, mapping: str
+) -> None:
     """OTLP/JSON (logged converted to protobuf), the seed's Prela JSON (logged as JSON, mapped at replay)
-    and a request with a span answered as rejected (logged whole; the span is not stored)."""
+    and a request with a span answered as rejected (logged whole; the span is not stored); with either
+    mapping of OTLP traces (PRELA_MAPPING)."""
     data_dir = tmp_path / "data"
     server = start_prela_serve(
-        data_dir, env={"PRELA_BATCH_LINGER_MS": "60000", "PRELA_BATCH_SPANS": "1000000"}
+        data_dir,
+        env={"PRELA_BATCH_LINGER_MS": "60000", "PRELA_BATCH_SPANS": "1000000", "PRELA_MAPPING": mapping},
     )
     json_trace, partial_trace = os.urandom(16).hex(), os.urandom(16)
     otlp_json = {"resourceSpans": [{"scopeSpans": [{"spans": [
@@ -157,7 +164,7 @@ def test_kill_9_replays_every_kind_of_raw_request_and_skips_the_spans_it_refused
         assert ExportTraceServiceResponse.FromString(response.content).partial_success.rejected_spans == 1
     server.stop(signal.SIGKILL)
 
-    restarted = start_prela_serve(data_dir)
+    restarted = start_prela_serve(data_dir, env={"PRELA_MAPPING": mapping})
     try:
         assert "replayed spans=3" in restarted.log()
         assert wait_for_trace(restarted, json_trace, 1)["spans"][0]["name"] == "from json"

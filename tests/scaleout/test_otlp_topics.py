@@ -72,9 +72,11 @@ def start_rotel(broker: Broker, topic: str, log_dir: Path) -> tuple[subprocess.P
     return process, grpc_port
 
 
+@pytest.mark.parametrize("mapping", ["python", "engine"])
 def test_spans_rotel_exported_to_kafka_are_stored_typed_under_the_default_project(
-    broker: Broker, tmp_path: Path
+    broker: Broker, tmp_path: Path, mapping: str
 ) -> None:
+    """Either mapping (PRELA_MAPPING) stores the same typed rows."""
     topic = "otlp_spans"
     asyncio.run(create_topics(KafkaConfig(bootstrap_servers=broker.bootstrap)))
     rotel_agent, grpc_port = start_rotel(broker, topic, tmp_path)
@@ -84,6 +86,7 @@ def test_spans_rotel_exported_to_kafka_are_stored_typed_under_the_default_projec
         tmp_path,
         PRELA_KAFKA_OTLP_TOPICS=topic,
         PRELA_KAFKA_DEFAULT_PROJECT="from-rotel",
+        PRELA_MAPPING=mapping,
     )
     try:
         provider = TracerProvider(resource=Resource.create({"service.name": "rotel-app"}))

@@ -17,7 +17,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from prela.exporters.clickhouse import ClickHouseWriter, apply_schema, close_all, connect
 from prela.exporters.kafka import KafkaConfig, create_topics, encode_messages
-from prela.exporters.otlp_insert import OtlpTraceInserter
+from prela.exporters.otlp_insert import PythonOtlpInserter
 from prela.model import SpanRecord
 from prela.writer.kafka_writer import KafkaClickHouseWriter
 from tests.scaleout.conftest import Broker
@@ -85,7 +85,7 @@ async def test_clickhouse_outage_commits_nothing_and_recovers(broker: Broker, tm
         apply_schema(client, "prela", 90)
         store = OutageClickHouse(ClickHouseWriter(client, "prela"))
         # The spans travel as SpanBatch messages (the layout before raw requests): an upgrade drains them.
-        traces = OtlpTraceInserter(client, "prela")
+        traces = PythonOtlpInserter(client, "prela")
         writer = KafkaClickHouseWriter(config, "g-outage", traces, store, linger_s=0.1, max_backoff_s=0.3)
         stop = asyncio.Event()
         task = asyncio.create_task(writer.run(stop))
