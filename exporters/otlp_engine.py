@@ -24,6 +24,7 @@ import logging
 import re
 from collections.abc import Sequence
 from importlib import resources
+from pathlib import Path
 from string import Template
 
 from clickhouse_connect.driver.client import Client
@@ -51,9 +52,14 @@ _PY_FLOAT = r"^[ \t\n\x0b\x0c\r\x1c-\x1f]*[+-]?([0-9](_?[0-9])*(\.([0-9](_?[0-9]
 T_NONE, T_STR, T_BOOL, T_INT, T_DOUBLE, T_ARRAY, T_KVLIST, T_BYTES = range(8)
 
 
+def proto_path() -> Path:
+    """The trimmed OTLP schema ClickHouse parses the requests with, as shipped (a file of the package)."""
+    return Path(str(resources.files("prela.proto") / "otlp_ingest.proto"))
+
+
 def proto_schema() -> str:
-    """The trimmed OTLP schema ClickHouse parses the requests with."""
-    return (resources.files("prela.proto") / "otlp_ingest.proto").read_text("utf-8")
+    """`proto_path`'s text, for a server that cannot read this machine's files."""
+    return proto_path().read_text("utf-8")
 
 
 def lit(text: str) -> str:
@@ -152,10 +158,10 @@ def py_repr_float(d: str) -> str:
         f"{point} >= {n}, concat({digits}, repeat('0', toUInt64({point} - {n})), '.0'), "
         f"concat(substring({digits}, 1, {point}), '.', substring({digits}, {point} + 1)))"
     )
-    sci_exp = f"({point} - 1)"
+    sci_exp = f"({point} - 1)"  # at least two digits, as Python writes them (leftPad would cut 100 to 10)
     sci = (
         f"concat(substring({digits}, 1, 1), if({n} > 1, concat('.', substring({digits}, 2)), ''), 'e', "
-        f"if({sci_exp} < 0, '-', '+'), leftPad(toString(abs({sci_exp})), 2, '0'))"
+        f"if({sci_exp} < 0, '-', '+'), if(abs({sci_exp}) < 10, '0', ''), toString(abs({sci_exp})))"
     )
     sign = f"if(startsWith(toString({d}), '-'), '-', '')"
     body = f"multiIf({digits} = '', '0.0', {sci_exp} >= -4 AND {sci_exp} < 16, {fixed}, {sci})"

@@ -18,12 +18,13 @@ import time
 from collections.abc import Sequence
 from typing import Any, Literal
 
+from clickhouse_connect.driver._chdbclient import ChdbClient
 from clickhouse_connect.driver.client import Client
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from prela.collector.mapping import map_export_request
 from prela.exporters.clickhouse import ClickHouseWriter, log_unstorable
-from prela.exporters.otlp_engine import PROTO_MESSAGE, RAW_TABLE, proto_schema
+from prela.exporters.otlp_engine import PROTO_MESSAGE, RAW_TABLE, proto_path, proto_schema
 from prela.model import SpanRecord
 from prela.telemetry.metrics import WRITER_INSERT_ERRORS, WRITER_INSERT_SECONDS, WRITER_INSERTED_BATCHES
 
@@ -84,17 +85,26 @@ def frame(requests: Sequence[tuple[str, bytes]]) -> bytes:
     return b"".join(parts)
 
 
+def schema_settings(client: Client) -> dict[str, Any]:
+    """How ClickHouse finds the trimmed OTLP schema. chDB (same machine) reads the shipped file by its
+    absolute path; a server gets it inline — which ClickHouse caches as a file under its working
+    directory's `__cache__/`, so chDB is not sent it inline (it would litter the user's directory)."""
+    if isinstance(client, ChdbClient):
+        return {"format_schema": f"{proto_path()}:{PROTO_MESSAGE}"}
+    return {
+        "format_schema": proto_schema(),
+        "format_schema_source": "string",
+        "format_schema_message_name": PROTO_MESSAGE,
+    }
+
+
 class EngineOtlpInserter:
     """Inserts the raw requests into `otlp_ingest`; ClickHouse maps their spans into `spans`."""
 
     def __init__(self, client: Client, database: str) -> None:
         self._client = client
         self._table = f"{database}.{RAW_TABLE}"
-        self._settings = {
-            "format_schema": proto_schema(),
-            "format_schema_source": "string",
-            "format_schema_message_name": PROTO_MESSAGE,
-        }
+        self._settings = schema_settings(client)
 
     def insert(self, requests: Sequence[tuple[str, bytes]], settings: dict[str, Any] | None = None) -> None:
         """`PythonOtlpInserter.insert`, mapped by ClickHouse."""
