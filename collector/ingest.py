@@ -72,17 +72,18 @@ class Ingest:
         self, request: ExportLogsServiceRequest, principal: Principal, transport: str, raw: RawRequest
     ) -> IngestResult:
         """Check and export the raw logs request; rate-limited per record like spans."""
-        checked = check_logs(request)
-        await self.admit(principal, checked.accepted + checked.rejected, transport)
-        if checked.accepted:
-            await self._exporter.export(principal.project_id, raw, checked.accepted)
-        return _result(checked)
+        return await self._export_items(check_logs(request), principal, transport, raw)
 
     async def export_metrics(
         self, request: ExportMetricsServiceRequest, principal: Principal, transport: str, raw: RawRequest
     ) -> IngestResult:
         """Check and export the raw metrics request; rate-limited per data point."""
-        checked = check_metrics(request)
+        return await self._export_items(check_metrics(request), principal, transport, raw)
+
+    async def _export_items(
+        self, checked: Checked, principal: Principal, transport: str, raw: RawRequest
+    ) -> IngestResult:
+        """Log records / data points: rate-limited per item, the raw request exported when any is kept."""
         await self.admit(principal, checked.accepted + checked.rejected, transport)
         if checked.accepted:
             await self._exporter.export(principal.project_id, raw, checked.accepted)
