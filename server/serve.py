@@ -60,6 +60,7 @@ async def run_embedded(settings: Settings, stop: asyncio.Event) -> bool:
         batch_spans=settings.batch_spans,
         linger_s=settings.batch_linger_ms / 1000,
         wal=wal,
+        nice=settings.writer_nice,
     )
     auth = await AuthRuntime.start(auth_config(settings), settings.data_dir)
     ingest = Ingest(QueueExporter(queue, wal), auth.rate_limiter)

@@ -135,6 +135,9 @@ class Settings(BaseSettings):
     batch_spans: int = Field(20_000, gt=0, validation_alias="PRELA_BATCH_SPANS")
     batch_linger_ms: float = Field(1000.0, ge=0, validation_alias="PRELA_BATCH_LINGER_MS")
     wal_fsync: bool = Field(False, validation_alias="PRELA_WAL_FSYNC")
+    # How much lower than the receivers the writer thread of `serve` runs (Linux nice increment; 0: same):
+    # under load the receivers' answers and refusals then wait for no batch being mapped and inserted.
+    writer_nice: int = Field(10, ge=0, le=19, validation_alias="PRELA_WRITER_NICE")
     # Who maps OTLP trace requests to spans rows (exporters/otlp_insert.py): the writer's Python, or
     # ClickHouse (a chain of views apply_schema installs only then). Python is cheaper per span today.
     mapping: Literal["python", "engine"] = Field("python", validation_alias="PRELA_MAPPING")

@@ -9,6 +9,8 @@ inserter, the rest mapped to rows) and retries each insert until it is stored.
 from __future__ import annotations
 
 import logging
+import os
+import sys
 import threading
 
 from prela.exporters.queue import QueuedRequest, SpanQueue
@@ -31,6 +33,7 @@ class BatchWriter:
         linger_s: float,
         wal: WriteAheadLog | None = None,
         max_backoff_s: float = 5.0,
+        nice: int = 0,
     ) -> None:
         self._queue = queue
         self._traces = traces
@@ -39,6 +42,7 @@ class BatchWriter:
         self._linger_s = linger_s
         self._wal = wal
         self._max_backoff_s = max_backoff_s
+        self._nice = nice
         self._give_up = threading.Event()
         self._thread = threading.Thread(target=self._run, name="prela-writer", daemon=True)
         self.inserted_spans = 0
@@ -66,6 +70,8 @@ class BatchWriter:
         return self.last_error is None
 
     def _run(self) -> None:
+        if self._nice:
+            lower_thread_priority(self._nice)
         while not self._give_up.is_set():
             requests = self._queue.take(self._batch_spans, self._linger_s)
             if requests is None:
@@ -97,6 +103,20 @@ class BatchWriter:
                 continue
             self.last_error = None
             return stored
+
+
+def lower_thread_priority(increment: int) -> None:
+    """Lower the calling thread's CPU priority by `increment` nice steps (Linux: a thread has its own nice
+    value, and raising it needs no privilege). The writer's batches are seconds of CPU that can wait; the
+    event loop's answers cannot: on a busy core the scheduler then runs the receivers first, and the
+    writer takes what they leave (which, the receivers being bounded by admission, is most of it)."""
+    if not sys.platform.startswith("linux"):  # elsewhere PRIO_PROCESS would renice the whole process
+        return
+    tid = threading.get_native_id()
+    try:
+        os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + increment))
+    except OSError as exc:
+        logger.warning("could not lower the writer thread's priority nice=%d error=%s", increment, exc)
 
 
 def batch_of(requests: list[QueuedRequest]) -> RawBatch:

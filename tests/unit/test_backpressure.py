@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -161,6 +162,28 @@ def test_stop_drains_everything_queued_and_checkpoints_the_log(tmp_path: Path) -
     assert len(store.stored) == 70
     assert wal.checkpointed == 10
     assert list(WriteAheadLog(tmp_path / "wal").pending()) == []
+
+
+class NiceRecordingStore(MemoryStore):
+    """Records the nice value of the thread that inserts."""
+
+    def insert(self, requests: Sequence[tuple[str, bytes]], settings: dict[str, Any] | None = None) -> None:
+        self.nice = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+        super().insert(requests, settings)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="a thread's own nice value is Linux's")
+def test_the_writer_thread_runs_at_a_lower_priority_than_the_receivers() -> None:
+    queue = SpanQueue(capacity_spans=100)
+    queue.put(queued(5))
+    store = NiceRecordingStore()
+    before = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    writer = BatchWriter(queue, store, store, batch_spans=100, linger_s=0, nice=7)
+    writer.start()
+    assert writer.stop(5)
+    assert len(store.stored) == 5
+    assert store.nice == min(19, before + 7)
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == before  # not the process's
 
 
 def test_store_failures_are_retried_until_the_spans_are_stored_once() -> None:
