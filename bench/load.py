@@ -186,12 +186,12 @@ def start_prela(work_dir: Path, tag: str, workers: int | None = None) -> ServerP
     return server
 
 
-def start_blackhole(work_dir: Path, tag: str) -> ServerProcess:
+def start_blackhole(work_dir: Path, tag: str, refuse: bool = False) -> ServerProcess:
     grpc_port, http_port = free_port(), free_port()
     pin = _pin_prefix(SERVER_CPU)
     command = [
         *pin, sys.executable, "-m", "bench.blackhole",
-        "--grpc-port", str(grpc_port), "--http-port", str(http_port),
+        "--grpc-port", str(grpc_port), "--http-port", str(http_port), *(("--refuse",) if refuse else ()),
     ]  # fmt: skip
     log_path = work_dir / f"{tag}.log"
     env = {**os.environ, "PYTHONPATH": _pythonpath()}

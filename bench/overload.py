@@ -316,13 +316,17 @@ async def drive(
 
 
 BLACKHOLE = "blackhole"  # the --floor server: answers OK at once, stores nothing (bench/blackhole.py)
+REFUSER = "refuser"  # the other --floor server: refuses every request at once, unread (blackhole --refuse)
 
 
 def run_once(
     name: str, python: str, env: dict[str, str], transport: str, clients: int, bodies: list[StampedBody],
     args: argparse.Namespace, work_dir: Path, tag: str,
 ) -> dict[str, Any]:  # fmt: skip
-    server = start_blackhole(work_dir, tag) if name == BLACKHOLE else start_server(python, env, work_dir, tag)
+    if name in (BLACKHOLE, REFUSER):
+        server = start_blackhole(work_dir, tag, refuse=name == REFUSER)
+    else:
+        server = start_server(python, env, work_dir, tag)
     load = Load(bodies)
     try:
         cpu_before, self_before = cpu_seconds(server.pid), _self_cpu_seconds()
@@ -441,8 +445,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )  # fmt: skip
     parser.add_argument(
         "--floor", action="store_true",
-        help="also run every cell against bench.blackhole (answers at once, stores nothing) on the same CPU: "
-        "the latency this load generator and machine impose on any server",
+        help="also run every cell against bench.blackhole (answers at once, stores nothing) and against "
+        "bench.blackhole --refuse (refuses every request at once, unread) on the same CPU: the answer and "
+        "refusal latencies this load generator and machine impose on any server",
     )  # fmt: skip
     parser.add_argument("--json", type=Path, help="write every number to this file")
     parser.add_argument("--keep", action="store_true", help="keep data dirs and server logs")
@@ -455,7 +460,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error("--server takes NAME=PYTHON")
     args.servers = [(name, python) for name, python in servers]
     if args.floor:
-        args.servers.append((BLACKHOLE, sys.executable))
+        args.servers += [(BLACKHOLE, sys.executable), (REFUSER, sys.executable)]
     if args.capacity_clients < 0:
         parser.error("--capacity-clients must be >= 0")
     args.server_env = dict(e.split("=", 1) for e in args.env)
