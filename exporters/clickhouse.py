@@ -222,6 +222,9 @@ class ClickHouseWriter:
                 self._contexts[row_type] = context
             context.data = [list(column) for column in zip(*records, strict=True)]
             context.settings = dict(settings or {})
+            if "insert_deduplication_token" in context.settings:
+                # a retried insert is dropped by the views' tables too, not only by this one (0009)
+                context.settings["deduplicate_blocks_in_dependent_materialized_views"] = 1
             self._client.insert(context=context)
         except Exception:
             WRITER_INSERT_ERRORS.inc()

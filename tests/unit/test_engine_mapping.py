@@ -442,6 +442,45 @@ def test_a_retried_batch_with_its_deduplication_token_is_stored_once(store: Clie
     assert count == 1  # three requests of one span identity: one row, and the retry added none
 
 
+# Every table a view fills from spans, with what a double-counted insert would change in it.
+VIEW_SUMS = {
+    "span_stats_1m": "sum(spans), sum(total_tokens)",
+    "span_stats_1h": "sum(spans), sum(total_tokens)",
+    "user_stats_1h": "sum(spans), sum(total_tokens)",
+    "trace_index": "sum(total_tokens), count()",
+    "traces": "count()",
+    "trace_rollups": "count()",
+    "span_index": "count()",
+    "sessions": "count()",
+    "users": "count()",
+}
+
+
+@pytest.mark.parametrize("inserter", [PythonOtlpInserter, EngineOtlpInserter])
+def test_a_retried_batch_adds_nothing_to_the_read_side_tables(store: Client, inserter: type) -> None:
+    project = f"retry-views-{inserter.__name__}"
+    attrs = {
+        "gen_ai.request.model": "gpt-4o",
+        "gen_ai.usage.input_tokens": 7,
+        "user.id": "u",
+        "session.id": "s",
+    }
+    requests = [(project, request_of({**attrs, "n": n})) for n in range(3)]
+
+    def sums() -> dict[str, tuple[Any, ...]]:
+        return {
+            table: store.query(f"SELECT {what} FROM {DB}.{table} WHERE project_id = {{p:String}}",
+                               parameters={"p": project}).result_rows[0]
+            for table, what in VIEW_SUMS.items()
+        }  # fmt: skip
+
+    inserter(store, DB).insert(requests, settings={"insert_deduplication_token": f"{project}/1"})
+    first = sums()
+    assert first["span_stats_1m"][1] > 0 and first["user_stats_1h"][0] > 0  # the views did see the batch
+    inserter(store, DB).insert(requests, settings={"insert_deduplication_token": f"{project}/1"})
+    assert sums() == first
+
+
 @pytest.mark.xfail(
     strict=True, reason="Python's float() takes Unicode digits and spaces ('١٢', NBSP); the engine ASCII only"
 )
