@@ -7,11 +7,12 @@ same SQL. Every call here blocks; callers keep them off the event loop.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from string import Template
@@ -197,6 +198,30 @@ def log_unstorable(unstorable: Sequence[tuple[SpanRecord, str]]) -> None:
         )  # fmt: skip
 
 
+def insert_settings(settings: dict[str, Any] | None) -> dict[str, Any]:
+    """An insert's settings; one carrying `insert_deduplication_token` also deduplicates in the tables
+    the materialized views fill (0009), so a retried batch is dropped by every table, not only the first."""
+    out = dict(settings or {})
+    if "insert_deduplication_token" in out:
+        out["deduplicate_blocks_in_dependent_materialized_views"] = 1
+    return out
+
+
+@contextlib.contextmanager
+def recorded_insert(what: str) -> Iterator[None]:
+    """Count one insert in the writer metrics (seconds, batches, or an error when the block raises)."""
+    started = time.perf_counter()
+    try:
+        yield
+    except Exception:
+        WRITER_INSERT_ERRORS.inc()
+        raise
+    elapsed = time.perf_counter() - started
+    WRITER_INSERT_SECONDS.observe(elapsed)
+    WRITER_INSERTED_BATCHES.inc()
+    logger.debug("inserted %s seconds=%.4f", what, elapsed)
+
+
 class ClickHouseWriter:
     """Inserts batches of `SpanRecord`s into `<database>.spans` (the trace view follows by itself),
     and batches of `LogRow`s / `MetricPoint`s into `logs` / `metrics` (`ROW_TABLES`)."""
@@ -210,9 +235,8 @@ class ClickHouseWriter:
         """Insert one batch of rows of one type; not thread-safe (one writer thread or task per instance)."""
         if not records:
             return
-        started = time.perf_counter()
         row_type = records[0].__class__
-        try:
+        with recorded_insert(f"rows={len(records)} type={row_type.__name__}"):
             context = self._contexts.get(row_type)
             if context is None:  # reused: describing the table once saves a query per insert
                 table, columns = ROW_TABLES[row_type]
@@ -221,18 +245,8 @@ class ClickHouseWriter:
                 )
                 self._contexts[row_type] = context
             context.data = [list(column) for column in zip(*records, strict=True)]
-            context.settings = dict(settings or {})
-            if "insert_deduplication_token" in context.settings:
-                # a retried insert is dropped by the views' tables too, not only by this one (0009)
-                context.settings["deduplicate_blocks_in_dependent_materialized_views"] = 1
+            context.settings = insert_settings(settings)
             self._client.insert(context=context)
-        except Exception:
-            WRITER_INSERT_ERRORS.inc()
-            raise
-        elapsed = time.perf_counter() - started
-        WRITER_INSERT_SECONDS.observe(elapsed)
-        WRITER_INSERTED_BATCHES.inc()
-        logger.debug("inserted rows=%d type=%s seconds=%.4f", len(records), row_type.__name__, elapsed)
 
     def insert_or_isolate(
         self, records: Sequence[SpanRecord], settings: dict[str, Any] | None = None

@@ -14,7 +14,6 @@ Both store the same rows (tests/unit/test_engine_mapping.py); `trace_inserter` b
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Sequence
 from typing import Any, Literal
 
@@ -23,10 +22,9 @@ from clickhouse_connect.driver.client import Client
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from prela.collector.mapping import map_export_request
-from prela.exporters.clickhouse import ClickHouseWriter, log_unstorable
+from prela.exporters.clickhouse import ClickHouseWriter, insert_settings, log_unstorable, recorded_insert
 from prela.exporters.otlp_engine import PROTO_MESSAGE, RAW_TABLE, proto_path, proto_schema
 from prela.model import SpanRecord
-from prela.telemetry.metrics import WRITER_INSERT_ERRORS, WRITER_INSERT_SECONDS, WRITER_INSERTED_BATCHES
 
 logger = logging.getLogger(__name__)
 
@@ -110,19 +108,9 @@ class EngineOtlpInserter:
         """`PythonOtlpInserter.insert`, mapped by ClickHouse."""
         if not requests:
             return
-        started = time.perf_counter()
-        query_settings: dict[str, Any] = {**self._settings, **(settings or {})}
-        if "insert_deduplication_token" in query_settings:
-            # the token reaches the spans table only through the view
-            query_settings["deduplicate_blocks_in_dependent_materialized_views"] = 1
-        try:
+        # a deduplication token reaches `spans` only through the views: insert_settings sees to it
+        query_settings = {**self._settings, **insert_settings(settings)}
+        with recorded_insert(f"requests={len(requests)}"):
             self._client.raw_insert(
                 self._table, insert_block=frame(requests), fmt="Protobuf", settings=query_settings
             )
-        except Exception:
-            WRITER_INSERT_ERRORS.inc()
-            raise
-        elapsed = time.perf_counter() - started
-        WRITER_INSERT_SECONDS.observe(elapsed)
-        WRITER_INSERTED_BATCHES.inc()
-        logger.debug("inserted requests=%d seconds=%.4f", len(requests), elapsed)
