@@ -492,8 +492,8 @@ def count_stored(data_dir: Path) -> tuple[int, int]:
 
     client = clickhouse_connect.get_client(dsn=f"chdb://{(data_dir / 'clickhouse').resolve()}")
     try:
-        final = int(client.command("SELECT count() FROM prela.spans FINAL"))
-        raw = int(client.command("SELECT count() FROM prela.spans"))
+        final = int(client.query("SELECT count() FROM prela.spans FINAL").result_rows[0][0])
+        raw = int(client.query("SELECT count() FROM prela.spans").result_rows[0][0])
     finally:
         client.close()
     return final, raw

@@ -2,6 +2,7 @@
 
     python -m bench.overload [--transport grpc|http|both] [--clients 64,256,512] [--duration 30]
                              [--timeout 10] [--runs 1] [--server NAME=PYTHON ...] [--env K=V ...] [--json out]
+                             [--role serve|collector]
 
 Each of `--clients` clients sends a 512-span request, waits for the answer at
 most `--timeout` seconds (then gives up, as an exporter does: the connection
@@ -19,6 +20,12 @@ client saw a failure (work done for nobody). Servers are started as in
 `bench.load` (fresh data dir, pinned to CPU 1, load generator on CPU 0);
 `--server before=/path/to/other/venv/bin/python` measures another checkout
 (its venv's editable install) in the same run, interleaved.
+
+`--role collector` measures `prela collector` instead (pinned the same way) in
+front of a fresh Tansu broker per cell (memory storage, on the load
+generator's CPU, as in `bench.scaleout`): "stored" is then what the spans
+topic holds after the collector drained and stopped, counted per request from
+the raw OTLP records.
 """
 
 from __future__ import annotations
@@ -43,6 +50,7 @@ from typing import Any
 import grpc
 import httpx
 import orjson
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from google.rpc.error_details_pb2 import RetryInfo
 from google.rpc.status_pb2 import Status
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
@@ -66,7 +74,9 @@ from bench.load import (
     start_blackhole,
 )
 from bench.payloads import build_payloads
+from bench.scaleout import Proc, role_env, start_broker
 
+SPANS_TOPIC = "spans"  # where `prela collector` publishes OTLP trace requests (exporters/kafka.py)
 DEFAULT_RETRY_DELAY_S = 1.0
 MAX_RETRY_DELAY_S = 30.0
 
@@ -139,6 +149,80 @@ def start_server(python: str, env: dict[str, str], work_dir: Path, tag: str) -> 
     return server
 
 
+def start_collector(python: str, env: dict[str, str], work_dir: Path, tag: str) -> tuple[ServerProcess, Proc]:
+    """`prela collector` of `python`, pinned, publishing to a fresh Tansu broker: (collector, broker)."""
+    broker = start_broker(work_dir, tag)
+    try:
+        data_dir = work_dir / f"{tag}-data"  # the spool's: a collector keeps no store
+        data_dir.mkdir(parents=True)
+        grpc_port, http_port = free_port(), free_port()
+        pin = _pin_prefix(SERVER_CPU)
+        command = [
+            *pin, python, "-m", "prela.server", "collector",
+            "--otlp-grpc-port", str(grpc_port), "--otlp-http-port", str(http_port),
+        ]  # fmt: skip
+        log_path = work_dir / f"{tag}.log"
+        process = _spawn(command, log_path, {**role_env(broker, data_dir), "LOG_LEVEL": "WARNING", **env})
+        server = ServerProcess(
+            target=tag,
+            process=process,
+            grpc_port=grpc_port,
+            http_port=http_port,
+            health_urls=[f"http://127.0.0.1:{http_port}/health"],
+            log_path=log_path,
+            pinned=bool(pin),
+        )
+        server.wait_ready()
+    except BaseException:
+        broker.kill()
+        raise
+    return server, broker
+
+
+def published_by_request(broker_port: int, topic: str = SPANS_TOPIC) -> dict[int, int]:
+    """Spans per request number (the stamped trace-id prefix) in every record of `topic`, start to end."""
+
+    async def read() -> dict[int, int]:
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=f"127.0.0.1:{broker_port}",
+            enable_auto_commit=False,
+            group_id=None,
+            auto_offset_reset="earliest",
+        )
+        await consumer.start()
+        counts: dict[int, int] = {}
+        try:
+            await consumer.topics()  # refreshes the metadata partitions_for_topic reads
+            partitions = [
+                TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())
+            ]
+            if not partitions:
+                return counts
+            consumer.assign(partitions)
+            ends = await consumer.end_offsets(partitions)
+            # An explicit offset: seek_to_beginning races the reset of a fresh assignment (seen: positions at the end).
+            for tp, begin in (await consumer.beginning_offsets(partitions)).items():
+                consumer.seek(tp, begin)
+            deadline = time.monotonic() + STOP_TIMEOUT_S
+            while [tp for tp in partitions if await consumer.position(tp) < ends[tp]]:
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"{topic}: not read to its end in {STOP_TIMEOUT_S:g}s")
+                batch = await consumer.getmany(timeout_ms=1000, max_records=2000)
+                for records in batch.values():
+                    for record in records:
+                        request = ExportTraceServiceRequest.FromString(record.value or b"")
+                        for rs in request.resource_spans:
+                            for ss in rs.scope_spans:
+                                for span in ss.spans:
+                                    number = int.from_bytes(span.trace_id[:4], "big")
+                                    counts[number] = counts.get(number, 0) + 1
+        finally:
+            await consumer.stop()
+        return counts
+
+    return asyncio.run(read())
+
+
 def stored_by_request(data_dir: Path) -> dict[int, int]:
     """Spans stored per request number (the stamped trace-id prefix), in a stopped server's chDB dir."""
     code = (
@@ -163,7 +247,7 @@ def stored_by_request(data_dir: Path) -> dict[int, int]:
 
 class Outcome(enum.Enum):
     OK = "ok"
-    REFUSED = "refused"  # retryable refusal: HTTP 429/503, gRPC UNAVAILABLE/RESOURCE_EXHAUSTED
+    REFUSED = "refused"  # retryable refusal: HTTP 429/503, gRPC UNAVAILABLE/RESOURCE_EXHAUSTED/CANCELLED
     TIMEOUT = "timeout"  # the client gave up after --timeout
     ERROR = "error"
 
@@ -205,7 +289,12 @@ class GrpcClient:
             code = exc.code()
             if code == grpc.StatusCode.DEADLINE_EXCEEDED:
                 return Answer(Outcome.TIMEOUT, detail="DEADLINE_EXCEEDED")
-            if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.RESOURCE_EXHAUSTED):
+            # CANCELLED: grpc-core shed a call the server's event loop left waiting (retryable in the OTLP spec).
+            if code in (
+                grpc.StatusCode.UNAVAILABLE,
+                grpc.StatusCode.RESOURCE_EXHAUSTED,
+                grpc.StatusCode.CANCELLED,
+            ):
                 return Answer(
                     Outcome.REFUSED,
                     retry_after_s=_retry_delay(exc.trailing_metadata()),
@@ -297,19 +386,22 @@ async def _client(client: GrpcClient | HttpClient, load: Load, deadline: float) 
 
 async def drive(
     transport: str, server: ServerProcess, load: Load, clients: int, duration: float, timeout: float
-) -> float:
+) -> tuple[float, float]:
+    """Run the clients for `duration`: (wall seconds, the load generator's CPU seconds meanwhile)."""
     port = server.grpc_port if transport == "grpc" else server.http_port
     senders = [
         GrpcClient(port, timeout) if transport == "grpc" else HttpClient(port, timeout)
         for _ in range(clients)
     ]
-    started = time.perf_counter()
+    started, self_before = time.perf_counter(), _self_cpu_seconds()
     try:
         await asyncio.gather(*(_client(s, load, started + duration) for s in senders))
+        wall, self_used = time.perf_counter() - started, _self_cpu_seconds() - self_before
     finally:
         for sender in senders:
             await sender.close()
-    return time.perf_counter() - started
+    # Not counted: building the clients (an httpx client makes its own SSL context: ~15 CPU-ms each).
+    return wall, self_used
 
 
 # --------------------------------------------------------------------------- one run
@@ -323,19 +415,29 @@ def run_once(
     name: str, python: str, env: dict[str, str], transport: str, clients: int, bodies: list[StampedBody],
     args: argparse.Namespace, work_dir: Path, tag: str,
 ) -> dict[str, Any]:  # fmt: skip
+    broker: Proc | None = None
     if name in (BLACKHOLE, REFUSER):
         server = start_blackhole(work_dir, tag, refuse=name == REFUSER)
+    elif args.role == "collector":
+        server, broker = start_collector(python, env, work_dir, tag)
     else:
         server = start_server(python, env, work_dir, tag)
     load = Load(bodies)
     try:
-        cpu_before, self_before = cpu_seconds(server.pid), _self_cpu_seconds()
-        wall = asyncio.run(drive(transport, server, load, clients, args.duration, args.timeout))
-        cpu_used, self_used = cpu_seconds(server.pid) - cpu_before, _self_cpu_seconds() - self_before
+        cpu_before = cpu_seconds(server.pid)
+        wall, self_used = asyncio.run(drive(transport, server, load, clients, args.duration, args.timeout))
+        cpu_used = cpu_seconds(server.pid) - cpu_before
         memory = memory_kib(server.pid)
     finally:
         exit_code, stop_s = server.stop()
-    stored = stored_by_request(server.data_dir) if server.data_dir is not None else {}
+    try:
+        if broker is not None:
+            stored = published_by_request(broker.ports["kafka"])
+        else:
+            stored = stored_by_request(server.data_dir) if server.data_dir is not None else {}
+    finally:
+        if broker is not None:
+            broker.kill()
     by_outcome = {o: [r for r in load.records if r.outcome is o] for o in Outcome}
     ok = by_outcome[Outcome.OK]
     failed = [r for r in load.records if r.outcome is not Outcome.OK]
@@ -370,11 +472,11 @@ def run_once(
         "stop_s": stop_s,
         "pinned": server.pinned,
     }
-    if server.data_dir is None:  # the blackhole stores nothing: no stored-span accounting
+    if server.data_dir is None and broker is None:  # the blackhole stores nothing: no stored-span accounting
         for key in ("spans_stored", "stored_for_failed_spans", "stored_for_failed_requests",
                     "acknowledged_not_stored_spans", "stored_never_sent_spans"):  # fmt: skip
             result[key] = float("nan")
-    elif not args.keep:
+    elif not args.keep and server.data_dir is not None:
         shutil.rmtree(server.data_dir, ignore_errors=True)
     return result
 
@@ -449,6 +551,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "bench.blackhole --refuse (refuses every request at once, unread) on the same CPU: the answer and "
         "refusal latencies this load generator and machine impose on any server",
     )  # fmt: skip
+    parser.add_argument(
+        "--role", choices=("serve", "collector"), default="serve",
+        help="the Prela role under test: `prela serve` (stores in chDB) or `prela collector` (publishes to a "
+        "fresh Tansu broker per cell; stored = what its spans topic holds) [serve]",
+    )  # fmt: skip
     parser.add_argument("--json", type=Path, help="write every number to this file")
     parser.add_argument("--keep", action="store_true", help="keep data dirs and server logs")
     args = parser.parse_args(argv)
@@ -477,7 +584,7 @@ def main(argv: list[str] | None = None) -> int:
         f"cpus: {os.cpu_count()}, server on CPU {SERVER_CPU} ({'taskset' if _pin_prefix(SERVER_CPU) else 'UNPINNED'}), "
         f"load generator {'pinned to CPU 0' if pinned_self else 'UNPINNED'}; {args.batch}-span requests "
         f"({payloads.body_bytes_mean / 1024:.0f} KiB), {args.duration:g}s per run, client timeout {args.timeout:g}s, "
-        f"no retries, {args.runs} run(s); servers: {', '.join(n for n, _ in args.servers)}",
+        f"no retries, {args.runs} run(s); role: {args.role}; servers: {', '.join(n for n, _ in args.servers)}",
         flush=True,
     )
     runs: dict[tuple[str, int, str], list[dict[str, Any]]] = {}

@@ -7,10 +7,14 @@ waiter's bound must actually expire on the event loop (a few milliseconds).
 from __future__ import annotations
 
 import asyncio
+import threading
+import time
 
+import grpc
 import pytest
 
 from prela.collector.admission import ADMISSION, DEADLINE, Admission, AdmissionLimiter, AdmissionRefused
+from prela.collector.otlp_grpc import build_grpc_server, grpc_max_unrequested_s
 
 
 class FakeClock:
@@ -238,3 +242,69 @@ async def test_a_full_pipeline_behind_the_receivers_refuses_at_admission() -> No
     full[0] = False
     admission.release(await admission.acquire(10))
     assert admission.in_flight == 0
+
+
+class _BlockingTraceService:
+    """A receiver whose first Export blocks the event loop (as a saturated loop does), recording every call
+    its handler saw."""
+
+    EXPORT = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
+
+    def __init__(self, block_s: float) -> None:
+        self.block_s = block_s
+        self.seen: list[bytes] = []
+
+    def handlers(self) -> tuple[grpc.GenericRpcHandler, ...]:
+        async def export(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
+            self.seen.append(request)
+            if len(self.seen) == 1:
+                time.sleep(self.block_s)  # noqa: ASYNC251 - the whole loop stops: new calls wait in grpc-core
+            return b""
+
+        handler = grpc.unary_unary_rpc_method_handler(export)
+        return (
+            grpc.method_handlers_generic_handler(
+                "opentelemetry.proto.collector.trace.v1.TraceService", {"Export": handler}
+            ),
+        )
+
+
+async def test_grpc_calls_the_busy_event_loop_leaves_waiting_past_the_admission_wait_are_cancelled_unprocessed() -> (
+    None
+):
+    admission = AdmissionLimiter(8, 1 << 20, 8, max_wait_s=1.0, retry_after_s=1.0)
+    assert grpc_max_unrequested_s(admission) == 1
+    receiver = _BlockingTraceService(block_s=2.5)
+    server, port = build_grpc_server(receiver, "127.0.0.1", 0, 1 << 20, admission)  # type: ignore[arg-type]
+    await server.start()
+
+    def call(body: bytes, codes: dict[bytes, grpc.StatusCode]) -> None:
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            try:
+                channel.unary_unary(receiver.EXPORT)(body, timeout=15)
+                codes[body] = grpc.StatusCode.OK
+            except grpc.RpcError as exc:
+                codes[body] = exc.code()  # type: ignore[attr-defined]
+
+    def clients() -> dict[bytes, grpc.StatusCode]:
+        codes: dict[bytes, grpc.StatusCode] = {}
+        first = threading.Thread(target=call, args=(b"first", codes))
+        first.start()
+        time.sleep(0.5)  # the loop is blocked now
+        later = [threading.Thread(target=call, args=(b"later-%d" % i, codes)) for i in range(4)]
+        for thread in later:
+            thread.start()
+        for thread in [first, *later]:
+            thread.join(30)
+        return codes
+
+    try:
+        codes = await asyncio.to_thread(clients)
+    finally:
+        await server.stop(None)
+    cancelled = {body for body, code in codes.items() if code == grpc.StatusCode.CANCELLED}
+    assert codes[b"first"] == grpc.StatusCode.OK
+    assert cancelled, f"no call was shed: {codes}"
+    assert set(codes.values()) <= {grpc.StatusCode.OK, grpc.StatusCode.CANCELLED}
+    assert not cancelled & set(receiver.seen), "a cancelled call reached the handler"
+    assert {body for body, code in codes.items() if code == grpc.StatusCode.OK} == set(receiver.seen)
