@@ -42,7 +42,14 @@ from google.rpc.error_details_pb2 import RetryInfo
 from google.rpc.status_pb2 import Status
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from prela.telemetry.metrics import ADMISSION_IN_FLIGHT, ADMISSION_QUEUED, RECEIVER_REFUSED_REQUESTS
+from prela.telemetry.metrics import (
+    ADMISSION_IN_FLIGHT,
+    ADMISSION_IN_FLIGHT_BYTES,
+    ADMISSION_OLDEST_WAIT_SECONDS,
+    ADMISSION_QUEUED,
+    ADMISSION_WAIT_SECONDS,
+    RECEIVER_REFUSED_REQUESTS,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -123,6 +130,8 @@ class AdmissionLimiter:
         self._in_flight_s: float | None = None  # EWMA of the time a request is in flight (admit → release)
         ADMISSION_IN_FLIGHT.set_function(lambda: self._requests)
         ADMISSION_QUEUED.set_function(lambda: len(self._waiters))
+        ADMISSION_IN_FLIGHT_BYTES.set_function(lambda: self._bytes)
+        ADMISSION_OLDEST_WAIT_SECONDS.set_function(self.oldest_wait_s)
 
     @property
     def in_flight(self) -> int:
@@ -135,6 +144,11 @@ class AdmissionLimiter:
     @property
     def queued(self) -> int:
         return len(self._waiters)
+
+    def oldest_wait_s(self) -> float:
+        """How long the oldest waiter has waited so far (0 when none waits)."""
+        waiters = self._waiters
+        return self._clock() - waiters[0].enqueued if waiters else 0.0
 
     @property
     def mean_in_flight_s(self) -> float:
@@ -211,6 +225,7 @@ class AdmissionLimiter:
     def _take(self, nbytes: int, now: float, waited_s: float) -> Admission:
         self._requests += 1
         self._bytes += nbytes
+        ADMISSION_WAIT_SECONDS.observe(waited_s)
         return Admission(self, nbytes, now, waited_s)
 
     def _grow(self, admission: Admission, nbytes: int) -> None:
@@ -274,6 +289,7 @@ class AdmissionLimiter:
                 continue
             self._requests += 1
             self._bytes += waiter.nbytes
+            ADMISSION_WAIT_SECONDS.observe(self._clock() - waiter.enqueued)
             waiter.future.set_result(None)
 
     def _refusal(self, why: str) -> AdmissionRefused:

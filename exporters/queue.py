@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from prela.exporters.base import Overloaded, PayloadKind, RawRequest, Unavailable
 from prela.exporters.wal import WriteAheadLog
-from prela.telemetry.metrics import QUEUE_CAPACITY_SPANS, QUEUE_SPANS
+from prela.telemetry.metrics import QUEUE_CAPACITY_SPANS, QUEUE_OLDEST_AGE_SECONDS, QUEUE_SPANS
 
 logger = logging.getLogger(__name__)
 
@@ -43,12 +43,14 @@ class SpanQueue:
         self.capacity = capacity_spans
         self.capacity_bytes = capacity_bytes
         self._requests: deque[QueuedRequest] = deque()
+        self._enqueued: deque[float] = deque()  # monotonic time each request of _requests was put
         self._depth = 0
         self._bytes = 0
         self._closed = False
         self._cond = threading.Condition()
         QUEUE_CAPACITY_SPANS.set(capacity_spans)
         QUEUE_SPANS.set_function(lambda: self._depth)
+        QUEUE_OLDEST_AGE_SECONDS.set_function(self.oldest_age_s)
 
     @property
     def depth(self) -> int:
@@ -58,6 +60,11 @@ class SpanQueue:
     @property
     def depth_bytes(self) -> int:
         return self._bytes
+
+    def oldest_age_s(self) -> float:
+        """How long the oldest queued request has waited for the writer (0 when the queue is empty)."""
+        with self._cond:
+            return time.monotonic() - self._enqueued[0] if self._enqueued else 0.0
 
     def reserve(self, items: int, size: int = 0) -> None:
         """Raise `Overloaded` / `Unavailable` now if a request of `items` and `size` bytes could not be put."""
@@ -74,6 +81,7 @@ class SpanQueue:
         with self._cond:
             self.reserve(request.items, len(request.payload))
             self._requests.append(request)
+            self._enqueued.append(time.monotonic())
             self._depth += request.items
             self._bytes += len(request.payload)
             self._cond.notify()
@@ -98,6 +106,7 @@ class SpanQueue:
             count = size = 0
             while self._requests and (not taken or count + self._requests[0].items <= max_items):
                 request = self._requests.popleft()
+                self._enqueued.popleft()
                 taken.append(request)
                 count += request.items
                 size += len(request.payload)

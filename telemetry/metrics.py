@@ -35,6 +35,18 @@ RECEIVER_REFUSED_REQUESTS = Counter(
 )
 ADMISSION_IN_FLIGHT = Gauge("prela_admission_in_flight_requests", "Ingest requests admitted and in flight.")
 ADMISSION_QUEUED = Gauge("prela_admission_queued_requests", "Ingest requests waiting for admission.")
+ADMISSION_IN_FLIGHT_BYTES = Gauge(
+    "prela_admission_in_flight_bytes", "Body bytes of the ingest requests admitted and in flight."
+)
+ADMISSION_OLDEST_WAIT_SECONDS = Gauge(
+    "prela_admission_oldest_wait_seconds",
+    "How long the oldest request waiting for admission has waited (0: none).",
+)
+ADMISSION_WAIT_SECONDS = Histogram(
+    "prela_admission_wait_seconds",
+    "Time an admitted ingest request waited for admission (0 when admitted on arrival).",
+    buckets=LATENCY_BUCKETS,
+)
 RECEIVER_REQUEST_SECONDS = Histogram(
     "prela_receiver_request_duration_seconds",
     "Time to answer an export request, by transport.",
@@ -45,6 +57,10 @@ RECEIVER_REQUEST_SECONDS = Histogram(
 # Embedded pipeline
 QUEUE_SPANS = Gauge("prela_queue_spans", "Spans waiting in the in-process queue.")
 QUEUE_CAPACITY_SPANS = Gauge("prela_queue_capacity_spans", "Capacity of the in-process queue, in spans.")
+QUEUE_OLDEST_AGE_SECONDS = Gauge(
+    "prela_queue_oldest_age_seconds",
+    "How long the oldest request in the in-process queue has waited for the writer (0: empty).",
+)
 
 # Kafka exporter
 EXPORTER_SENT_SPANS = Counter(

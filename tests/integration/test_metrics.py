@@ -77,6 +77,12 @@ def test_receiver_counters_match_what_was_sent_and_refused(fresh_serve: PrelaSer
     assert value(m, "prela_writer_inserted_spans_total") == 23
     assert value(m, "prela_queue_capacity_spans") == 50_000
     assert value(m, "prela_queue_spans") == 0
+    assert value(m, "prela_queue_oldest_age_seconds") == 0
+    # Every request passed admission first (the refused ones too: they were refused after it), at once.
+    assert value(m, "prela_admission_wait_seconds_count") >= 4 + 4
+    assert value(m, "prela_admission_wait_seconds_sum") < 1
+    assert value(m, "prela_admission_in_flight_bytes") == 0
+    assert value(m, "prela_admission_oldest_wait_seconds") == 0
     assert not any("trace_id" in dict(labels) or "project_id" in dict(labels) for _, labels in m)
 
 

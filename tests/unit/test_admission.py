@@ -12,6 +12,7 @@ import time
 
 import grpc
 import pytest
+from prometheus_client import REGISTRY
 
 from prela.collector.admission import ADMISSION, DEADLINE, Admission, AdmissionLimiter, AdmissionRefused
 from prela.collector.otlp_grpc import build_grpc_server, grpc_max_unrequested_s
@@ -92,6 +93,28 @@ async def test_waiters_are_admitted_in_arrival_order_as_requests_finish() -> Non
     admission.release(await third)
     assert order == ["second", "third"]
     assert (admission.in_flight, admission.in_flight_bytes, admission.queued) == (0, 0, 0)
+
+
+async def test_the_gauges_show_bytes_in_flight_and_the_oldest_wait_and_the_histogram_every_admission() -> (
+    None
+):
+    clock = FakeClock()
+    admission = limiter(max_requests=1, clock=clock)
+    waits_before = REGISTRY.get_sample_value("prela_admission_wait_seconds_count") or 0.0
+    first = await admission.acquire(300)
+    assert REGISTRY.get_sample_value("prela_admission_in_flight_bytes") == 300
+    assert REGISTRY.get_sample_value("prela_admission_oldest_wait_seconds") == 0
+    waiter = asyncio.create_task(admission.acquire(50))
+    await asyncio.sleep(0)
+    clock.now += 0.75
+    assert REGISTRY.get_sample_value("prela_admission_oldest_wait_seconds") == pytest.approx(0.75)
+    admission.release(first)
+    second = await waiter
+    assert second.waited_s == pytest.approx(0.75)
+    assert REGISTRY.get_sample_value("prela_admission_oldest_wait_seconds") == 0
+    assert REGISTRY.get_sample_value("prela_admission_in_flight_bytes") == 50
+    assert REGISTRY.get_sample_value("prela_admission_wait_seconds_count") == waits_before + 2
+    admission.release(second)
 
 
 async def test_a_newcomer_cannot_overtake_a_waiter() -> None:

@@ -10,6 +10,7 @@ import asyncio
 import os
 import sys
 import threading
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span
+from prometheus_client import REGISTRY
 
 from prela.auth import Principal
 from prela.collector.ingest import Ingest
@@ -242,6 +244,20 @@ def test_the_queue_is_also_bounded_by_bytes() -> None:
     with pytest.raises(Overloaded, match="bytes waiting"):
         queue.put(queued(1, body=bytes(200)))
     assert (queue.depth, queue.depth_bytes) == (1, 200)
+
+
+def test_the_queue_reports_how_long_its_oldest_request_has_waited() -> None:
+    queue = SpanQueue(capacity_spans=1000)
+    assert queue.oldest_age_s() == 0.0
+    queue.put(queued(1))
+    time.sleep(0.05)
+    queue.put(queued(1))
+    assert queue.oldest_age_s() >= 0.05
+    assert REGISTRY.get_sample_value("prela_queue_oldest_age_seconds") >= 0.05
+    assert queue.take(max_items=1, linger_s=0) is not None
+    assert queue.oldest_age_s() < 0.05  # the newer one is the oldest now
+    assert queue.take(max_items=1, linger_s=0) is not None
+    assert queue.oldest_age_s() == 0.0
 
 
 async def test_the_receive_path_never_maps_spans(monkeypatch: pytest.MonkeyPatch) -> None:
