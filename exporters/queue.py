@@ -62,9 +62,14 @@ class SpanQueue:
         return self._bytes
 
     def oldest_age_s(self) -> float:
-        """How long the oldest queued request has waited for the writer (0 when the queue is empty)."""
-        with self._cond:
-            return time.monotonic() - self._enqueued[0] if self._enqueued else 0.0
+        """How long the oldest queued request has waited for the writer (0 when the queue is empty).
+
+        Without the lock: the event loop asks at every admission, and the writer thread that may hold the
+        lock runs at a lower priority (a deque's ends are read atomically under the GIL)."""
+        try:
+            return time.monotonic() - self._enqueued[0]
+        except IndexError:
+            return 0.0
 
     def reserve(self, items: int, size: int = 0) -> None:
         """Raise `Overloaded` / `Unavailable` now if a request of `items` and `size` bytes could not be put."""
