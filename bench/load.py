@@ -157,54 +157,54 @@ def start_prela(work_dir: Path, tag: str, workers: int | None = None) -> ServerP
     data_dir = work_dir / f"{tag}-data"
     data_dir.mkdir(parents=True)
     grpc_port, http_port, query_port = free_port(), free_port(), free_port()
-    pin = _pin_prefix(SERVER_CPU) if workers is None else []
     command = [
-        *pin, sys.executable, "-m", "prela.server", "serve",
+        sys.executable, "-m", "prela.server", "serve",
         "--data-dir", str(data_dir),
         "--otlp-grpc-port", str(grpc_port),
         "--otlp-http-port", str(http_port),
         "--query-port", str(query_port),
         *(["--workers", str(workers)] if workers is not None else []),
     ]  # fmt: skip
-    log_path = work_dir / f"{tag}.log"
     env = {**os.environ, "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO")}
-    process = _spawn(command, log_path, env, pin_fallback=workers is None)
-    server = ServerProcess(
-        target="prela",
-        process=process,
-        grpc_port=grpc_port,
-        http_port=http_port,
-        health_urls=[
-            f"http://127.0.0.1:{http_port}/health",
-            f"http://127.0.0.1:{query_port}/api/v1/health",
-        ],
-        log_path=log_path,
-        data_dir=data_dir,
-        pinned=bool(pin),
-    )
-    server.wait_ready()
-    return server
+    return launch(
+        "prela", command, grpc_port, http_port, work_dir, tag, env,
+        query_port=query_port, data_dir=data_dir, pinned=workers is None,
+    )  # fmt: skip
 
 
 def start_blackhole(work_dir: Path, tag: str, refuse: bool = False) -> ServerProcess:
     grpc_port, http_port = free_port(), free_port()
-    pin = _pin_prefix(SERVER_CPU)
     command = [
-        *pin, sys.executable, "-m", "bench.blackhole",
+        sys.executable, "-m", "bench.blackhole",
         "--grpc-port", str(grpc_port), "--http-port", str(http_port), *(("--refuse",) if refuse else ()),
     ]  # fmt: skip
-    log_path = work_dir / f"{tag}.log"
     env = {**os.environ, "PYTHONPATH": _pythonpath()}
-    process = _spawn(command, log_path, env)
-    server = ServerProcess(
-        target="blackhole",
-        process=process,
-        grpc_port=grpc_port,
-        http_port=http_port,
-        health_urls=[f"http://127.0.0.1:{http_port}/health"],
-        log_path=log_path,
-        pinned=bool(pin),
-    )
+    return launch("blackhole", command, grpc_port, http_port, work_dir, tag, env)
+
+
+def launch(
+    target: str,
+    command: list[str],
+    grpc_port: int,
+    http_port: int,
+    work_dir: Path,
+    tag: str,
+    env: dict[str, str],
+    *,
+    query_port: int | None = None,
+    data_dir: Path | None = None,
+    pinned: bool = True,
+) -> ServerProcess:
+    """Start a server under test (pinned to the server CPU unless not `pinned`), logging to
+    `<work_dir>/<tag>.log`, and wait until its gRPC port and `/health` (and the query API's, with
+    `query_port`) answer."""
+    pin = _pin_prefix(SERVER_CPU) if pinned else []
+    log_path = work_dir / f"{tag}.log"
+    process = _spawn([*pin, *command], log_path, env, pin_fallback=pinned)
+    health_urls = [f"http://127.0.0.1:{http_port}/health"]
+    if query_port is not None:
+        health_urls.append(f"http://127.0.0.1:{query_port}/api/v1/health")
+    server = ServerProcess(target, process, grpc_port, http_port, health_urls, log_path, data_dir, bool(pin))
     server.wait_ready()
     return server
 

@@ -66,9 +66,9 @@ from bench.load import (
     _pythonpath,
     _rejected_spans,
     _self_cpu_seconds,
-    _spawn,
     cpu_seconds,
     free_port,
+    launch,
     memory_kib,
     percentile,
     start_blackhole,
@@ -121,32 +121,26 @@ def start_server(python: str, env: dict[str, str], work_dir: Path, tag: str) -> 
     data_dir = work_dir / f"{tag}-data"
     data_dir.mkdir(parents=True)
     grpc_port, http_port, query_port = free_port(), free_port(), free_port()
-    pin = _pin_prefix(SERVER_CPU)
     command = [
-        *pin, python, "-m", "prela.server", "serve",
+        python, "-m", "prela.server", "serve",
         "--data-dir", str(data_dir),
         "--otlp-grpc-port", str(grpc_port),
         "--otlp-http-port", str(http_port),
         "--query-port", str(query_port),
     ]  # fmt: skip
-    log_path = work_dir / f"{tag}.log"
     # WARNING: one line per request at INFO would itself be load; refusals are counted in /metrics.
-    process = _spawn(command, log_path, {**os.environ, "LOG_LEVEL": "WARNING", **env})
-    server = ServerProcess(
-        target=tag,
-        process=process,
-        grpc_port=grpc_port,
-        http_port=http_port,
-        health_urls=[
-            f"http://127.0.0.1:{http_port}/health",
-            f"http://127.0.0.1:{query_port}/api/v1/health",
-        ],
-        log_path=log_path,
+    server_env = {**os.environ, "LOG_LEVEL": "WARNING", **env}
+    return launch(
+        tag,
+        command,
+        grpc_port,
+        http_port,
+        work_dir,
+        tag,
+        server_env,
+        query_port=query_port,
         data_dir=data_dir,
-        pinned=bool(pin),
     )
-    server.wait_ready()
-    return server
 
 
 def start_collector(python: str, env: dict[str, str], work_dir: Path, tag: str) -> tuple[ServerProcess, Proc]:
@@ -156,23 +150,12 @@ def start_collector(python: str, env: dict[str, str], work_dir: Path, tag: str) 
         data_dir = work_dir / f"{tag}-data"  # the spool's: a collector keeps no store
         data_dir.mkdir(parents=True)
         grpc_port, http_port = free_port(), free_port()
-        pin = _pin_prefix(SERVER_CPU)
         command = [
-            *pin, python, "-m", "prela.server", "collector",
+            python, "-m", "prela.server", "collector",
             "--otlp-grpc-port", str(grpc_port), "--otlp-http-port", str(http_port),
         ]  # fmt: skip
-        log_path = work_dir / f"{tag}.log"
-        process = _spawn(command, log_path, {**role_env(broker, data_dir), "LOG_LEVEL": "WARNING", **env})
-        server = ServerProcess(
-            target=tag,
-            process=process,
-            grpc_port=grpc_port,
-            http_port=http_port,
-            health_urls=[f"http://127.0.0.1:{http_port}/health"],
-            log_path=log_path,
-            pinned=bool(pin),
-        )
-        server.wait_ready()
+        server_env = {**role_env(broker, data_dir), "LOG_LEVEL": "WARNING", **env}
+        server = launch(tag, command, grpc_port, http_port, work_dir, tag, server_env)
     except BaseException:
         broker.kill()
         raise
