@@ -64,8 +64,8 @@ class SpanQueue:
     def oldest_age_s(self) -> float:
         """How long the oldest queued request has waited for the writer (0 when the queue is empty).
 
-        Without the lock: the event loop asks at every admission, and the writer thread that may hold the
-        lock runs at a lower priority (a deque's ends are read atomically under the GIL)."""
+        Without the lock: a metrics scrape must not wait for the writer thread that may hold it, which runs
+        at a lower priority (a deque's ends are read atomically under the GIL)."""
         try:
             return time.monotonic() - self._enqueued[0]
         except IndexError:
