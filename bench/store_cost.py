@@ -9,6 +9,8 @@ chDB data dir holding the real schema (`apply_schema`). That batch is then inser
 (`time.process_time()` of this process, chDB's threads included) is printed per span:
 
 - `spans`, every view attached (what `prela serve` pays);
+- the same with the part layout of before migration 0010 (Wide parts from 10 MiB, every part a
+  directory of files) instead of one `data.packed` file per part under 64 MiB;
 - a clone of `spans` with no view, with its text index and without it;
 - each view alone (the others DETACHed, ATTACHed back after): what it adds over `spans` with no
   view. A cascaded view (one fed by another view's table) keeps its upstream view attached and is
@@ -39,6 +41,9 @@ from prela.model import SpanRecord
 DB = "prela"
 BATCH = 512
 SETTINGS = "SETTINGS insert_deduplicate = 0"
+# The part layout of each table before migration 0010 (ClickHouse's defaults) and since.
+LAYOUT_BEFORE_0010 = "min_bytes_for_wide_part = 10485760, min_bytes_for_full_part_storage = 0"
+LAYOUT_0010 = "min_bytes_for_wide_part = 67108864, min_bytes_for_full_part_storage = 67108864"
 
 
 def main() -> None:
@@ -64,8 +69,10 @@ def main() -> None:
         client.command(f"ALTER TABLE {DB}.spans_plain DROP INDEX idx_text")
 
         base_case = ("spans, every view detached", "spans", frozenset[str]())
+        before_0010 = "spans + every view, parts before 0010"
         cases = [
             ("spans + every view", "spans", frozenset(views)),
+            (before_0010, "spans", frozenset(views)),
             ("spans clone, no view", "spans_clone", frozenset(views)),
             ("spans clone, no view, no text index", "spans_plain", frozenset(views)),
             base_case,
@@ -75,6 +82,9 @@ def main() -> None:
         samples: dict[str, list[float]] = {label: [] for label, _, _ in cases}
         for round_ in range(args.repeat + 1):  # round-robin: a change in load hits every case alike
             for label, table, keep in cases:
+                layout = LAYOUT_BEFORE_0010 if label == before_0010 else LAYOUT_0010
+                for target in targets:
+                    client.command(f"ALTER TABLE {DB}.{target} MODIFY SETTING {layout}")
                 spent = _with_views(client, views, keep, table, targets)
                 if round_:  # round 0 warms up (first-time allocations, query caches)
                     samples[label].append(spent)
@@ -82,8 +92,8 @@ def main() -> None:
         print(
             f"{spans} spans, median of {args.repeat} inserts, CPU-us/span (process CPU, chDB threads included)"
         )
-        for label, _, _ in cases[:4]:
-            print(f"{label:36s} {cost[label]:6.1f}")
+        for label, _, _ in cases[:5]:
+            print(f"{label:38s} {cost[label]:6.1f}")
         base = cost[base_case[0]]
         alone: dict[str, float] = {}
         for view in order:
@@ -91,9 +101,9 @@ def main() -> None:
             alone[view] = cost[view] - base - upstream
             fed = views[view][1]
             note = "" if fed == "spans" else f"  (fed by {fed}: over its upstream)"
-            print(f"  {view:34s} {alone[view]:+6.1f}{note}")
-        print(f"{'views, sum of each alone':36s} {sum(alone.values()):+6.1f}")
-        print(f"{'views, all together':36s} {cost['spans + every view'] - base:+6.1f}")
+            print(f"  {view:36s} {alone[view]:+6.1f}{note}")
+        print(f"{'views, sum of each alone':38s} {sum(alone.values()):+6.1f}")
+        print(f"{'views, all together':38s} {cost['spans + every view'] - base:+6.1f}")
         close_all()
 
 
