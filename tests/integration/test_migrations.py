@@ -100,3 +100,26 @@ def test_new_spans_flow_into_the_migrated_store(migrated: tuple[Any, list[int]],
     ClickHouseWriter(client, "prela").insert([record])
     assert api.get("/api/v1/traces", params={"session_id": "sess-new"}).json()["traces"][0]["cost_usd"] == 0.5
     assert [u["user_id"] for u in api.get("/api/v1/users").json()["users"]] == ["user-new"]
+
+
+def test_a_new_insert_writes_one_file_per_table(migrated: tuple[Any, list[int]]) -> None:
+    """Migration 0010: an insert's part in `spans` and in every view's table is one `data.packed`."""
+    client, _ = migrated
+    record = SpanRecord(
+        "layout", "c" * 32, "d" * 16, "", "", "new", "LLM", "CLIENT", "svc", "", "",
+        START_NS + 10**12, START_NS + 10**12 + 10**9, 10**9, "SUCCESS", "", "{}", "{}", "{}", "[]", "[]",
+        "openai", "gpt-4o", "gpt-4o", 1, 2, 3, 0, 0, 0, 0.5, "in", "out", "sess-l", "user-l", "prod",
+    )  # fmt: skip
+    ClickHouseWriter(client, "prela").insert([record])
+    targets = client.query(
+        "SELECT extract(create_table_query, 'TO `?\\\\w+`?\\\\.`?(\\\\w+)') FROM system.tables "
+        "WHERE database = 'prela' AND engine = 'MaterializedView'"
+    ).result_rows
+    tables = {"spans"} | {t for (t,) in targets}
+    assert len(tables) == 10
+    packed = client.query(
+        "SELECT table, path FROM system.parts WHERE database = 'prela' AND active "
+        "AND part_storage_type = 'Packed' AND part_type = 'Compact'"
+    ).result_rows
+    assert {table for table, _ in packed} >= tables
+    assert all(sorted(p.name for p in Path(path).iterdir()) == ["data.packed"] for _, path in packed)
