@@ -23,6 +23,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
 from prela.collector.pricing import PRICES, cost_usd
+from prela.model.timestamps import parse_timestamp
 from tests.conftest import PrelaServer
 from tests.frameworks.fake_llm import BEDROCK_ANSWER, BEDROCK_CONVERSE_USAGE, BEDROCK_INVOKE_USAGE, FakeLLM
 from tests.integration.test_otel_exporters import wait_for_trace
@@ -83,7 +84,7 @@ def monkeypatch_module() -> Iterator[pytest.MonkeyPatch]:
 
 def calls(trace: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     converse, invoke = sorted(
-        (s for s in trace["spans"] if s["span_type"] == "LLM"), key=lambda s: s["started_at"]
+        (s for s in trace["spans"] if s["span_type"] == "LLM"), key=lambda s: parse_timestamp(s["started_at"])
     )
     return converse, invoke
 

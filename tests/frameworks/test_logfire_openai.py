@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from prela.model.timestamps import parse_timestamp
 from tests.conftest import PrelaServer
 from tests.frameworks import fake_llm_py as llm
 from tests.frameworks.apps_py import json_content, run_app, trace_ids_of_service, trace_summary
@@ -48,7 +49,7 @@ def trace(prela_serve: PrelaServer) -> Iterator[dict[str, Any]]:
 
 def calls(trace: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     semconv, legacy = sorted(
-        (s for s in trace["spans"] if s["name"] == SPAN_NAME), key=lambda s: s["started_at"]
+        (s for s in trace["spans"] if s["name"] == SPAN_NAME), key=lambda s: parse_timestamp(s["started_at"])
     )
     return semconv, legacy
 

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from prela.collector.pricing import cost_usd
+from prela.model.timestamps import parse_timestamp
 from tests.conftest import PrelaServer
 from tests.frameworks.conftest import only, run_node_app
 from tests.frameworks.fake_llm import (
@@ -51,7 +52,7 @@ def vercel_trace(node_ai5_app: Path, fake_llm: FakeLLM, prela_serve: PrelaServer
 
 def model_calls(trace: dict[str, Any], name: str, provider: str = "openai") -> list[dict[str, Any]]:
     spans = (s for s in trace["spans"] if s["name"] == name and s["provider"] == provider)
-    return sorted(spans, key=lambda s: s["started_at"])
+    return sorted(spans, key=lambda s: parse_timestamp(s["started_at"]))
 
 
 def test_each_ai_operation_has_its_span_type(vercel_trace: dict[str, Any]) -> None:

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from prela.collector.pricing import cost_usd
+from prela.model.timestamps import parse_timestamp
 from tests.conftest import PrelaServer
 from tests.frameworks.conftest import run_node_app
 from tests.frameworks.fake_llm import (
@@ -62,7 +63,10 @@ def legacy_trace(node_ai7_app: Path, fake_llm: FakeLLM, prela_serve: PrelaServer
 
 
 def by_type(trace: dict[str, Any], span_type: str) -> list[dict[str, Any]]:
-    return sorted((s for s in trace["spans"] if s["span_type"] == span_type), key=lambda s: s["started_at"])
+    return sorted(
+        (s for s in trace["spans"] if s["span_type"] == span_type),
+        key=lambda s: parse_timestamp(s["started_at"]),
+    )
 
 
 def assert_model_calls(calls: list[dict[str, Any]]) -> None:

@@ -20,6 +20,7 @@ from starlette.testclient import TestClient
 from prela.auth import Principal
 from prela.exporters.clickhouse import ClickHouseWriter, apply_schema, close_all, connect
 from prela.model import SpanRecord
+from prela.model.timestamps import parse_timestamp
 from prela.query.app import build_query_app
 from prela.query.store import TraceStore
 
@@ -342,8 +343,6 @@ def test_stats_percentiles_follow_the_durations(api: TestClient) -> None:
 
 
 def _parse_ns(text: str) -> int:
-    from prela.model.timestamps import parse_timestamp
-
     return parse_timestamp(text)
 
 
@@ -361,7 +360,8 @@ def test_sessions_list_and_transcript(api: TestClient) -> None:
 
     detail = api.get("/api/v1/sessions/s3").json()
     assert {t["trace_id"] for t in detail["traces"]} == {r.trace_id for r in members}
-    assert [t["started_at"] for t in detail["traces"]] == sorted(t["started_at"] for t in detail["traces"])
+    started = [parse_timestamp(t["started_at"]) for t in detail["traces"]]
+    assert started == sorted(started)
     first_trace = detail["traces"][0]
     llm = sorted((r for r in spans.values() if r.trace_id == first_trace["trace_id"] and r.span_type == "LLM"),
                  key=lambda r: (r.started_at_ns, r.span_id))  # fmt: skip

@@ -18,6 +18,7 @@ from typing import Any
 
 import httpx
 
+from prela.model.timestamps import parse_timestamp
 from tests.conftest import PrelaServer
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
@@ -46,7 +47,7 @@ def trace_ids_of_service(server: PrelaServer, service: str, count: int, timeout:
         assert response.status_code == 200, response.text
         listed = response.json()["traces"]
         if len(listed) >= count:
-            return [t["trace_id"] for t in sorted(listed, key=lambda t: t["started_at"])]
+            return [t["trace_id"] for t in sorted(listed, key=lambda t: parse_timestamp(t["started_at"]))]
         time.sleep(0.1)
     raise AssertionError(f"service {service} listed {len(listed)} traces, expected {count}: {listed}")
 
@@ -60,7 +61,9 @@ def trace_summary(server: PrelaServer, trace_id: str, service: str) -> dict[str,
 
 def spans_named(trace: dict[str, Any], name: str) -> list[dict[str, Any]]:
     """The trace's spans called `name`, in start order."""
-    return sorted((s for s in trace["spans"] if s["name"] == name), key=lambda s: s["started_at"])
+    return sorted(
+        (s for s in trace["spans"] if s["name"] == name), key=lambda s: parse_timestamp(s["started_at"])
+    )
 
 
 def json_content(span: dict[str, Any], field: str) -> Any:
