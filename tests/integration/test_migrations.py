@@ -13,7 +13,14 @@ import pytest
 from starlette.testclient import TestClient
 
 from prela.auth import Principal
-from prela.exporters.clickhouse import ClickHouseWriter, apply_schema, close_all, connect, migrations
+from prela.exporters.clickhouse import (
+    ClickHouseWriter,
+    _view_target,
+    apply_schema,
+    close_all,
+    connect,
+    migrations,
+)
 from prela.model import SpanRecord
 from prela.query.app import build_query_app
 from prela.query.store import TraceStore
@@ -43,6 +50,15 @@ def _v0_store(data_dir: Path) -> Any:
                 f"{15 * s}, {0.0000111 * s}, 'old question {t}', 'old answer {t}')"
             )
     return client
+
+
+def _llm_span(project_id: str, id_char: str, session_id: str, user_id: str) -> SpanRecord:
+    """One priced LLM span of `project_id`, written by this release (trace id `id_char` * 32)."""
+    return SpanRecord(
+        project_id, id_char * 32, "b" * 16, "", "", "new", "LLM", "CLIENT", "svc", "", "",
+        START_NS + 10**12, START_NS + 10**12 + 10**9, 10**9, "SUCCESS", "", "{}", "{}", "{}", "[]", "[]",
+        "openai", "gpt-4o", "gpt-4o", 1, 2, 3, 0, 0, 0, 0.5, "in", "out", session_id, user_id, "prod",
+    )  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -92,12 +108,7 @@ def test_old_traces_are_found_by_every_new_route(api: TestClient) -> None:
 
 def test_new_spans_flow_into_the_migrated_store(migrated: tuple[Any, list[int]], api: TestClient) -> None:
     client, _ = migrated
-    record = SpanRecord(
-        "default", "a" * 32, "b" * 16, "", "", "new", "LLM", "CLIENT", "svc", "", "",
-        START_NS + 10**12, START_NS + 10**12 + 10**9, 10**9, "SUCCESS", "", "{}", "{}", "{}", "[]", "[]",
-        "openai", "gpt-4o", "gpt-4o", 1, 2, 3, 0, 0, 0, 0.5, "in", "out", "sess-new", "user-new", "prod",
-    )  # fmt: skip
-    ClickHouseWriter(client, "prela").insert([record])
+    ClickHouseWriter(client, "prela").insert([_llm_span("default", "a", "sess-new", "user-new")])
     assert api.get("/api/v1/traces", params={"session_id": "sess-new"}).json()["traces"][0]["cost_usd"] == 0.5
     assert [u["user_id"] for u in api.get("/api/v1/users").json()["users"]] == ["user-new"]
 
@@ -105,17 +116,11 @@ def test_new_spans_flow_into_the_migrated_store(migrated: tuple[Any, list[int]],
 def test_a_new_insert_writes_one_file_per_table(migrated: tuple[Any, list[int]]) -> None:
     """Migration 0010: an insert's part in `spans` and in every view's table is one `data.packed`."""
     client, _ = migrated
-    record = SpanRecord(
-        "layout", "c" * 32, "d" * 16, "", "", "new", "LLM", "CLIENT", "svc", "", "",
-        START_NS + 10**12, START_NS + 10**12 + 10**9, 10**9, "SUCCESS", "", "{}", "{}", "{}", "[]", "[]",
-        "openai", "gpt-4o", "gpt-4o", 1, 2, 3, 0, 0, 0, 0.5, "in", "out", "sess-l", "user-l", "prod",
-    )  # fmt: skip
-    ClickHouseWriter(client, "prela").insert([record])
-    targets = client.query(
-        "SELECT extract(create_table_query, 'TO `?\\\\w+`?\\\\.`?(\\\\w+)') FROM system.tables "
-        "WHERE database = 'prela' AND engine = 'MaterializedView'"
+    ClickHouseWriter(client, "prela").insert([_llm_span("layout", "c", "sess-l", "user-l")])
+    views = client.query(
+        "SELECT name FROM system.tables WHERE database = 'prela' AND engine = 'MaterializedView'"
     ).result_rows
-    tables = {"spans"} | {t for (t,) in targets}
+    tables = {"spans"} | {_view_target(client, "prela", view) for (view,) in views}
     assert len(tables) == 10
     packed = client.query(
         "SELECT table, path FROM system.parts WHERE database = 'prela' AND active "
